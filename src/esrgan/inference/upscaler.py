@@ -1,0 +1,499 @@
+"""`Upscaler`: run a super-resolution model on arrays, PIL images, tensors and `Image`s.
+
+The model is any `torch.nn.Module` with an integer attribute `scale` that maps NCHW float RGB in [0, 1] to
+NCHW float ``scale×`` larger (not clamped). Everything else is handled here:
+
+- gray images are replicated to 3 channels for a 3-channel model and the result turned back into gray with
+  BT.601 weights (0.299, 0.587, 0.114); a 1-channel model gets each channel separately;
+- alpha is upscaled on its own, by the model (replicated to 3 channels, result to gray, as Real-ESRGAN does)
+  or by bicubic interpolation;
+- big images go through blended tiles (`esrgan.inference.tiling`); ``tile="auto"`` picks the tile size from
+  free memory and halves it after an out-of-memory error down to a minimum, then raises `EsrganError` — errors
+  are never swallowed (Real-ESRGAN prints and carries on with a stale tile, SPEC §13.16);
+- optional back-projection (`esrgan.ops.back_projection`, SPEC §11) of the colour channels onto the input;
+- `outscale` resizes the network output to any final scale (bicubic with antialiasing, on float data, so
+  16-bit images keep 16-bit precision);
+- output: clamp to [0, 1], ×255 or ×65535, round half to even, cast to the input dtype.
+
+The model is moved to `device` and put in eval mode (and converted to fp16 with ``half=True`` on CUDA) when
+the `Upscaler` is created; an `Upscaler` keeps no state between calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import replace
+from typing import Literal, TypeVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image as PILImage
+from torch import nn
+
+from esrgan.errors import ConfigError, EsrganError
+from esrgan.inference.image_io import Image
+from esrgan.inference.tiling import tiled_forward
+
+logger = logging.getLogger(__name__)
+
+# BT.601 luma weights (OpenCV's RGB2GRAY, Real-ESRGAN's gray conversion).
+BT601 = (0.299, 0.587, 0.114)
+# Auto tile sizes are multiples of this, between a minimum (see `Upscaler._min_tile`) and this maximum.
+_TILE_QUANTUM = 16
+MAX_AUTO_TILE = 2048
+# Share of the free memory that an auto-sized tile may use: CUDA reports free memory reliably and raises a
+# clean out-of-memory error; on the CPU, over-committing memory ends in swapping or the OOM killer, so stay
+# well below.
+_MEMORY_SHARE = {"cuda": 0.5, "cpu": 0.25}
+_FALLBACK_MEMORY = 4 << 30
+
+ArrayOrPIL = TypeVar("ArrayOrPIL", np.ndarray, PILImage.Image)
+
+
+class Upscaler:
+    """Upscale images with a super-resolution model.
+
+    Args:
+        model: `nn.Module` with an int attribute `scale`; NCHW float [0, 1] → NCHW float, `scale`× larger.
+        tile: input tile size in pixels; 0 = the whole image at once; "auto" = from free memory, halved
+            after an out-of-memory error.
+        tile_overlap: context pixels on each side of a tile that it does not contribute to, plus as many
+            for the cross-fade between tiles (see `esrgan.inference.tiling`). Tiled output equals
+            whole-image output when this is at least the model's receptive-field radius.
+        device: "cpu", "cuda", "cuda:1", "mps", ...; default CUDA if available, else CPU.
+        half: fp16 inference; only on CUDA (elsewhere fp32 is used and a warning logged).
+        alpha: how an alpha channel is upscaled: "model" or "bicubic".
+        outscale: final scale factor (any positive number); the network output is resized to
+            ``round(h·outscale) × round(w·outscale)``. Default: the model's scale.
+        back_projection: iterations of back-projection (MATLAB ``main_reverse_filter.m``, SPEC §11; the
+            ESRGAN PIRM submission used 20) applied to the colour channels of the network output, before
+            `outscale`; 0 = off.
+        progress: show a tqdm bar over the tiles of each image.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        tile: int | Literal["auto"] = 0,
+        tile_overlap: int = 16,
+        device: str | torch.device | None = None,
+        half: bool = False,
+        alpha: Literal["model", "bicubic"] = "model",
+        outscale: float | None = None,
+        back_projection: int = 0,
+        progress: bool = False,
+    ) -> None:
+        scale = getattr(model, "scale", None)
+        if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
+            raise ConfigError(f"the model needs an integer attribute `scale` >= 1, got {scale!r}")
+        if not (tile == "auto" or (isinstance(tile, int) and not isinstance(tile, bool) and tile >= 0)):
+            raise ConfigError(f"tile must be an integer >= 0 (0 = whole image) or 'auto', got {tile!r}")
+        if not isinstance(tile_overlap, int) or tile_overlap < 0:
+            raise ConfigError(f"tile_overlap must be an integer >= 0, got {tile_overlap!r}")
+        if isinstance(tile, int) and 0 < tile <= 3 * tile_overlap:
+            raise ConfigError(
+                f"tile ({tile}) must be larger than 3 × tile_overlap ({3 * tile_overlap}); "
+                "use a larger --tile or a smaller --tile-overlap"
+            )
+        if alpha not in ("model", "bicubic"):
+            raise ConfigError(f"alpha must be 'model' or 'bicubic', got {alpha!r}")
+        if outscale is not None and not (
+            isinstance(outscale, int | float) and math.isfinite(outscale) and outscale > 0
+        ):
+            raise ConfigError(f"outscale must be a positive number, got {outscale!r}")
+        if not isinstance(back_projection, int) or isinstance(back_projection, bool) or back_projection < 0:
+            raise ConfigError(
+                f"back_projection must be an integer >= 0 (iterations), got {back_projection!r}"
+            )
+
+        self.device = torch.device(device) if device is not None else _default_device()
+        if half and self.device.type != "cuda":
+            logger.warning("fp16 inference needs CUDA; using fp32 on %s", self.device)
+            half = False
+        self.half = half
+        self.dtype = torch.float16 if half else torch.float32
+        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.model_scale = scale
+        self.tile = tile
+        self.tile_overlap = tile_overlap
+        self.alpha = alpha
+        self.outscale = None if outscale is None else float(outscale)
+        self.back_projection = back_projection
+        self.progress = progress
+        self.in_channels = _model_in_channels(model)
+        self.size_multiple = _model_size_multiple(model)
+
+    @property
+    def scale(self) -> float:
+        """The final scale: `outscale` if given, else the model's scale."""
+        return self.outscale if self.outscale is not None else float(self.model_scale)
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """Output ``(height, width)`` for an input of ``height × width`` pixels."""
+        if self.outscale is None:
+            return height * self.model_scale, width * self.model_scale
+        return max(1, round(height * self.outscale)), max(1, round(width * self.outscale))
+
+    # ----------------------------------------------------------------------------------------------
+    # public entry points
+
+    def upscale(self, image: ArrayOrPIL) -> ArrayOrPIL:
+        """Upscale a numpy array or a PIL image and return the same kind.
+
+        Arrays: ``H×W`` (gray) or ``H×W×C`` with C = 1 (gray), 2 (gray + alpha), 3 (RGB), 4 (RGBA); dtype
+        uint8, uint16 or float in [0, 1]; the result has the same layout and dtype. PIL images keep their mode
+        for L, LA, RGB, RGBA, I;16 (and I, F); palette and other modes come back as RGB or RGBA ("1" as L).
+        The ICC profile and EXIF in ``image.info`` are copied to the result.
+        """
+        if isinstance(image, PILImage.Image):
+            return self._upscale_pil(image)
+        if isinstance(image, np.ndarray):
+            return self._upscale_array(image)
+        raise TypeError(f"expected a numpy array or a PIL image, got {type(image).__name__}")
+
+    def upscale_image(self, image: Image) -> Image:
+        """Upscale an `Image` (as returned by `read_image`), keeping its dtype, alpha and metadata."""
+        if image.alpha is None:
+            return replace(image, pixels=self._upscale_array(image.pixels))
+        out = self._upscale_array(_stack_alpha(image.pixels, image.alpha))
+        color = out[:, :, 0] if image.pixels.ndim == 2 else out[:, :, :3]
+        return replace(image, pixels=np.ascontiguousarray(color), alpha=np.ascontiguousarray(out[:, :, -1]))
+
+    def upscale_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """Upscale an NCHW float tensor in [0, 1]; returns NCHW float32 in [0, 1] on `x`'s device.
+
+        C = 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA).
+        """
+        if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
+            raise ValueError(f"expected a float NCHW tensor, got {getattr(x, 'shape', type(x))}")
+        channels = x.shape[1]
+        if channels not in (1, 2, 3, 4):
+            raise ValueError(f"expected 1 to 4 channels (gray, gray+alpha, RGB, RGBA), got {channels}")
+        with torch.no_grad():
+            x = x.detach().float()
+            height, width = x.shape[2:]
+            if channels in (2, 4):
+                color, alpha = x[:, : channels - 1], x[:, channels - 1 :]
+            else:
+                color, alpha = x, None
+            out = self._upscale_color(color)
+            if self.back_projection:
+                out = self._back_project(out, color)
+            if alpha is not None:
+                if self.alpha == "model":
+                    out_alpha = self._upscale_color(alpha)
+                else:
+                    out_alpha = F.interpolate(
+                        alpha, size=out.shape[2:], mode="bicubic", align_corners=False
+                    ).clamp_(0, 1)
+                out = torch.cat([out, out_alpha], dim=1)
+            target = self.output_size(height, width)
+            if tuple(out.shape[2:]) != target:
+                # bicubic + antialias: a proper low-pass when outscale < model scale; float data, 16-bit safe.
+                out = F.interpolate(out, size=target, mode="bicubic", align_corners=False, antialias=True)
+                out = out.clamp_(0, 1)
+        return out
+
+    def _back_project(self, sr: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
+        from esrgan.ops.back_projection import back_project
+
+        out = back_project(sr, lr, scale=self.model_scale, iterations=self.back_projection)
+        return out.to(torch.float32)
+
+    # ----------------------------------------------------------------------------------------------
+    # conversions
+
+    def _upscale_array(self, array: np.ndarray) -> np.ndarray:
+        if array.ndim == 2:
+            squeeze = True
+            hwc = array[:, :, None]
+        elif array.ndim == 3 and array.shape[2] in (1, 2, 3, 4):
+            squeeze = False
+            hwc = array
+        else:
+            raise ValueError(f"expected an H×W or H×W×C array with C in 1..4, got shape {array.shape}")
+        x = torch.from_numpy(_to_float(hwc)).permute(2, 0, 1).unsqueeze(0)
+        y = self.upscale_tensor(x)[0].permute(1, 2, 0)
+        out = _from_float(y, array.dtype)
+        return out[:, :, 0] if squeeze else out
+
+    def _upscale_pil(self, image: PILImage.Image) -> PILImage.Image:
+        mode = image.mode
+        if mode in ("P", "PA"):
+            has_alpha = mode == "PA" or "transparency" in image.info
+            image = image.convert("RGBA" if has_alpha else "RGB")
+        elif mode == "1":
+            image = image.convert("L")
+        elif mode in ("RGBa", "La"):
+            image = image.convert(mode.upper())
+        elif mode not in ("L", "LA", "RGB", "RGBA", "I", "F") and not mode.startswith("I;16"):
+            image = image.convert("RGBA" if "A" in mode else "RGB")
+        mode = image.mode
+        array = np.asarray(image)
+        if mode.startswith("I;16"):
+            out = _pil_from_array(self._upscale_array(array.astype(np.uint16)), "I;16")
+        elif mode == "I":  # 32-bit int container of 16-bit values (older Pillow's 16-bit PNG gray)
+            up = self._upscale_array(np.clip(array, 0, 65535).astype(np.uint16))
+            out = _pil_from_array(up.astype(np.int32), "I")
+        elif mode == "F":
+            out = _pil_from_array(self._upscale_array(array.astype(np.float32)), "F")
+        else:
+            out = _pil_from_array(self._upscale_array(array), mode)
+        for key in ("icc_profile", "exif"):
+            if image.info.get(key):
+                out.info[key] = image.info[key]
+        return out
+
+    # ----------------------------------------------------------------------------------------------
+    # model
+
+    def _upscale_color(self, x: torch.Tensor) -> torch.Tensor:
+        """N×C×H×W float → N×C×(H·s)×(W·s) float in [0, 1], adapting channels to the model."""
+        n, c, h, w = x.shape
+        m = self.in_channels
+        if c == m:
+            return self._forward(x)
+        if c == 1 and m == 3:
+            y = self._forward(x.expand(n, 3, h, w))
+            weights = torch.tensor(BT601, dtype=y.dtype, device=y.device).view(1, 3, 1, 1)
+            return (y * weights).sum(dim=1, keepdim=True).clamp_(0, 1)
+        if m == 1:
+            y = self._forward(x.reshape(n * c, 1, h, w))
+            return y.reshape(n, c, *y.shape[2:])
+        raise ConfigError(f"the model takes {m} channels; cannot upscale a {c}-channel image with it")
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Model output for `x` (whole or tiled, with OOM handling), clamped to [0, 1], on `x`'s device."""
+        n, c, h, w = x.shape
+        q = self.size_multiple
+        pad_h, pad_w = -h % q, -w % q
+        if pad_h or pad_w:  # the model needs sizes divisible by q: mirror-pad bottom/right, crop afterwards
+            mode = "reflect" if pad_h < h and pad_w < w else "replicate"
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        s = self.model_scale
+        if self.tile == 0:
+            y = self._whole(x)
+        elif self.tile == "auto":
+            y = self._auto_tiled(x)
+        else:
+            y = self._tiled(x, self.tile)
+        return y[:, :, : h * s, : w * s].clamp(0, 1)  # out of place: `y` may be an inference-mode tensor
+
+    def _run_model(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            y = self.model(x.to(device=self.device, dtype=self.dtype))
+        return y.float()
+
+    def _whole(self, x: torch.Tensor) -> torch.Tensor:
+        try:
+            y = self._run_model(x)
+        except Exception as e:
+            if not _is_out_of_memory(e):
+                raise
+            raise EsrganError(
+                f"out of memory upscaling a {x.shape[3]}×{x.shape[2]} image on {self.device}; "
+                "use --tile auto or --tile 512 (tile=...) to process it in pieces"
+            ) from e
+        expected = (x.shape[2] * self.model_scale, x.shape[3] * self.model_scale)
+        if tuple(y.shape[2:]) != expected:
+            raise ValueError(f"model output {tuple(y.shape)} does not match its scale {self.model_scale}")
+        return y.to(x.device)
+
+    def _tiled(self, x: torch.Tensor, tile: int) -> torch.Tensor:
+        tile = max(self.size_multiple, tile // self.size_multiple * self.size_multiple)
+        progress = _TileProgress(self.progress)
+        try:
+            return tiled_forward(
+                self._run_model,
+                x,
+                scale=self.model_scale,
+                tile=tile,
+                overlap=self.tile_overlap,
+                progress=progress,
+            )
+        except Exception as e:
+            if not _is_out_of_memory(e) or self.tile == "auto":
+                raise
+            raise EsrganError(
+                f"out of memory with {tile}-pixel tiles on {self.device}; use a smaller --tile or --tile auto"
+            ) from e
+        finally:
+            progress.close()
+
+    def _auto_tiled(self, x: torch.Tensor) -> torch.Tensor:
+        q = math.lcm(_TILE_QUANTUM, self.size_multiple)
+        smallest = self._min_tile()
+        whole = _round_up(max(x.shape[2], x.shape[3]), q)
+        tile = min(self._auto_tile_size(), whole)
+        while True:
+            try:
+                return self._tiled(x, tile)
+            except Exception as e:
+                if not _is_out_of_memory(e):
+                    raise
+                if tile <= smallest:
+                    raise EsrganError(
+                        f"out of memory on {self.device} even with {tile}-pixel tiles; free memory, use "
+                        "--device cpu, --half (CUDA) or a smaller --tile-overlap"
+                    ) from e
+            # Retry outside the except block: the failed attempt's tensors (held by the traceback) are freed.
+            smaller = max(smallest, tile // 2 // q * q)
+            logger.warning(
+                "out of memory with %d-pixel tiles on %s; retrying with %d", tile, self.device, smaller
+            )
+            _release_cached_memory(self.device)
+            tile = smaller
+
+    def _min_tile(self) -> int:
+        q = math.lcm(_TILE_QUANTUM, self.size_multiple)
+        # Tiles must exceed 3 × overlap (see tiling.py); 4 × keeps at least a quarter of each tile useful.
+        return _round_up(max(32, 4 * self.tile_overlap), q)
+
+    def _auto_tile_size(self) -> int:
+        """A tile size that should fit the device's free memory (a rough estimate; OOM retries fix it)."""
+        q = math.lcm(_TILE_QUANTUM, self.size_multiple)
+        free = _free_memory(self.device)
+        budget = free * _MEMORY_SHARE.get(self.device.type, 0.25)
+        per_pixel = _bytes_per_input_pixel(self.model, self.model_scale, 2 if self.half else 4)
+        side = int(math.sqrt(budget / per_pixel)) // q * q
+        tile = min(MAX_AUTO_TILE, max(self._min_tile(), side))
+        logger.debug("auto tile: %d (free %.1f GiB, ~%d bytes/pixel)", tile, free / 2**30, per_pixel)
+        return tile
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _pil_from_array(array: np.ndarray, mode: str) -> PILImage.Image:
+    """Pillow image of `mode` from an array (``H×W`` or ``H×W×C``) of the matching dtype."""
+    array = np.ascontiguousarray(array)
+    size = (array.shape[1], array.shape[0])
+    if mode == "I;16":
+        return PILImage.frombytes("I;16", size, array.astype("<u2").tobytes())
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return PILImage.frombytes(mode, size, array.tobytes())
+    return PILImage.fromarray(array)  # "I" from int32, "F" from float32
+
+
+def _stack_alpha(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    color = pixels[:, :, None] if pixels.ndim == 2 else pixels
+    return np.concatenate([color, alpha[:, :, None]], axis=2)
+
+
+def _to_float(array: np.ndarray) -> np.ndarray:
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) / 65535.0
+    if array.dtype in (np.float16, np.float32, np.float64):
+        return np.ascontiguousarray(array, dtype=np.float32)
+    raise ValueError(f"expected uint8, uint16 or float pixels, got {array.dtype}")
+
+
+def _from_float(y: torch.Tensor, dtype: np.dtype) -> np.ndarray:
+    """Clamped float tensor (H×W×C) → array of `dtype` (×255 / ×65535, round half to even)."""
+    y = y.clamp(0, 1)
+    if dtype == np.uint8:
+        return (y * 255.0).round_().to(torch.uint8).cpu().numpy()
+    if dtype == np.uint16:
+        return (y * 65535.0).round_().to(torch.int32).cpu().numpy().astype(np.uint16)
+    return y.cpu().numpy().astype(dtype)
+
+
+def _default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _model_in_channels(model: nn.Module) -> int:
+    """Input channels the model expects: from common attribute / hyperparameter names, else 3."""
+    hparams = getattr(model, "hparams", None)
+    for name in ("num_in_ch", "in_channels", "in_nc"):
+        value = getattr(model, name, None)
+        if value is None and isinstance(hparams, dict):
+            value = hparams.get(name)
+        if isinstance(value, int) and value >= 1:
+            return value
+    return 3
+
+
+def _model_size_multiple(model: nn.Module) -> int:
+    """Input height and width must be multiples of this (pixel-unshuffle models); 1 if the model is silent."""
+    for name in ("size_multiple", "multiple_of"):
+        value = getattr(model, name, None)
+        if isinstance(value, int) and value >= 1:
+            return value
+    return 1
+
+
+def _bytes_per_input_pixel(model: nn.Module, scale: int, element_size: int) -> int:
+    """Rough peak activation memory per input pixel: a few feature maps of the widest convolution at output
+    resolution (upsampled features, conv output, activation) dominate for ×2/×4 models, plus the dense-block
+    concatenations (~6 maps) at input resolution."""
+    widths = [m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d)]
+    features = max(widths, default=64)
+    return element_size * features * (3 * scale * scale + 6)
+
+
+def _free_memory(device: torch.device) -> int:
+    """Free bytes on `device` (CUDA: mem_get_info; CPU: MemAvailable or sysconf); a guess otherwise."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    if device.type == "cpu":
+        try:
+            with open("/proc/meminfo") as f:
+                for line in f:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        try:
+            return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            pass
+    return _FALLBACK_MEMORY
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    if isinstance(error, torch.cuda.OutOfMemoryError | MemoryError):
+        return True
+    if isinstance(error, RuntimeError):
+        message = str(error).lower()
+        return any(s in message for s in ("out of memory", "can't allocate memory", "not enough memory"))
+    return False
+
+
+def _release_cached_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+class _TileProgress:
+    """tqdm bar over the tiles of one image, created only when there is more than one tile."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or total <= 1:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc="tiles", unit="tile", leave=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

@@ -1,0 +1,33 @@
+"""Training losses: pixel (L1/MSE), perceptual (VGG features) and adversarial (RaGAN, standard GAN).
+
+Each module is the one home for its loss; see their docstrings for the exact formulas and the
+paper-vs-code differences.
+"""
+
+from __future__ import annotations
+
+from esrgan.losses.gan import (
+    discriminator_gan_losses,
+    generator_gan_loss,
+    relativistic_discriminator_losses,
+    relativistic_generator_loss,
+    standard_discriminator_losses,
+    standard_generator_loss,
+)
+from esrgan.losses.perceptual import SRGAN_FEATURE_SCALE, PerceptualLoss, build_perceptual_loss
+from esrgan.losses.pixel import l1_loss, mse_loss, pixel_loss
+
+__all__ = [
+    "l1_loss",
+    "mse_loss",
+    "pixel_loss",
+    "PerceptualLoss",
+    "SRGAN_FEATURE_SCALE",
+    "build_perceptual_loss",
+    "relativistic_generator_loss",
+    "relativistic_discriminator_losses",
+    "standard_generator_loss",
+    "standard_discriminator_losses",
+    "generator_gan_loss",
+    "discriminator_gan_losses",
+]
