@@ -1,4 +1,4 @@
-"""Back-projection (SPEC §11): LR consistency, fixed points, clipping, layouts, one step against the reference."""
+"""Back-projection (SPEC §11): LR consistency, fixed points, clipping, layouts, one step vs the reference."""
 
 from __future__ import annotations
 
@@ -107,18 +107,33 @@ def test_ibp_kernel_is_squared_gaussian() -> None:
 
 
 def test_output_is_clipped_once_at_the_end() -> None:
-    sr = np.full((16, 16, 3), 0.97)
-    lr = np.full((4, 4, 3), 1.0)  # asks for brighter than the SR: corrections push above 1
+    # A textured SR just below white with an all-white LR: each update adds the (smooth) missing brightness
+    # on top of the texture, so the unclipped iterate overshoots 1 where the texture peaks. (A *constant* SR
+    # would not do: up(down(c)) = c, so one step lands exactly on the LR value and never overshoots.)
+    sr = 0.94 + 0.05 * np.random.default_rng(9).random((16, 16, 3))
+    lr = np.full((4, 4, 3), 1.0)
     raw = back_project(sr, lr, scale=SCALE, iterations=3, clip=False)
-    assert raw.max() > 1.0
+    assert raw.max() > 1.02
+
+    # No clipping inside the loop: the raw result is the plain recursion (numpy reference resize)...
+    up = lambda a: imresize_reference(a, SCALE)  # noqa: E731
+    down = lambda a: imresize_reference(a, 1 / SCALE)  # noqa: E731
+    expected, per_step = sr.copy(), sr.copy()
+    for _ in range(3):
+        expected = expected + (up(lr) - up(down(expected)))
+        per_step = np.clip(per_step + (up(lr) - up(down(per_step))), 0, 1)
+    np.testing.assert_allclose(raw, expected, atol=1e-12)
+
+    # ...and clip=True clips that once, at the end — which is not the same as clipping every iteration.
     clipped = back_project(sr, lr, scale=SCALE, iterations=3)
-    np.testing.assert_allclose(clipped, np.clip(raw, 0, 1), atol=0)
+    np.testing.assert_array_equal(clipped, np.clip(raw, 0, 1))
     assert clipped.dtype == np.float64 and clipped.min() >= 0 and clipped.max() <= 1
+    assert np.abs(clipped - per_step).max() > 1e-3
 
     sr8 = np.full((16, 16, 3), 5, np.uint8)
     lr8 = np.zeros((4, 4, 3), np.uint8)
     out8 = back_project(sr8, lr8, scale=SCALE, iterations=5)
-    assert out8.dtype == np.uint8 and out8.max() == 0  # pulled below 0, clipped to 0
+    assert out8.dtype == np.uint8 and out8.max() == 0  # pulled to 0 (or below): 0 after the final clip
 
 
 def test_layouts_and_dtypes_agree() -> None:

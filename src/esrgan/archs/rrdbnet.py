@@ -1,0 +1,130 @@
+"""RRDBNet, the ESRGAN generator (SPEC §1), with BasicSR ≥ 1.0 parameter names.
+
+    fea = conv_first(x); fea = fea + conv_body(RRDB_nb(...RRDB_1(fea)))
+    repeat n_up: fea = lrelu(conv_up_j(nearest×2(fea)))
+    out = conv_last(lrelu(conv_hr(fea)))
+
+Scales below the number of up-sampling stages use BasicSR/Real-ESRGAN's pixel-unshuffle trick (SPEC §1.7):
+the input is space-to-depth transformed first, so a ×2 model with two up-stages sees 12 input channels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from esrgan.archs.blocks import conv3x3, log2_int, scaled_kaiming_init
+
+RESIDUAL_SCALE = 0.2  # β in the paper: every dense block and every RRDB adds 0.2 × its residual
+
+
+class ResidualDenseBlock(nn.Module):
+    """Five densely connected 3×3 convs; x + 0.2 · conv5(cat[x, x1, x2, x3, x4]) (SPEC §1.2)."""
+
+    def __init__(self, num_feat: int = 64, num_grow_ch: int = 32) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(num_feat, num_grow_ch)
+        self.conv2 = conv3x3(num_feat + num_grow_ch, num_grow_ch)
+        self.conv3 = conv3x3(num_feat + 2 * num_grow_ch, num_grow_ch)
+        self.conv4 = conv3x3(num_feat + 3 * num_grow_ch, num_grow_ch)
+        self.conv5 = conv3x3(num_feat + 4 * num_grow_ch, num_feat)
+        self.lrelu = nn.LeakyReLU(0.2, inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        # Concatenation order [x, x1, ...] is part of the weight format.
+        x1 = self.lrelu(self.conv1(x))
+        x2 = self.lrelu(self.conv2(torch.cat((x, x1), 1)))
+        x3 = self.lrelu(self.conv3(torch.cat((x, x1, x2), 1)))
+        x4 = self.lrelu(self.conv4(torch.cat((x, x1, x2, x3), 1)))
+        x5 = self.conv5(torch.cat((x, x1, x2, x3, x4), 1))
+        return x + RESIDUAL_SCALE * x5
+
+
+class RRDB(nn.Module):
+    """Residual-in-residual dense block: x + 0.2 · RDB3(RDB2(RDB1(x))) (SPEC §1.3)."""
+
+    def __init__(self, num_feat: int = 64, num_grow_ch: int = 32) -> None:
+        super().__init__()
+        self.rdb1 = ResidualDenseBlock(num_feat, num_grow_ch)
+        self.rdb2 = ResidualDenseBlock(num_feat, num_grow_ch)
+        self.rdb3 = ResidualDenseBlock(num_feat, num_grow_ch)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + RESIDUAL_SCALE * self.rdb3(self.rdb2(self.rdb1(x)))
+
+
+class RRDBNet(nn.Module):
+    """The ESRGAN generator. NCHW float RGB in [0, 1] in; linear output (clamp at inference).
+
+    Args:
+        num_in_ch, num_out_ch: image channels (3 for RGB, 1 for gray).
+        num_feat: trunk width (nf, 64 in the paper).
+        num_block: number of RRDBs (nb, 23 in the paper).
+        num_grow_ch: dense-block growth channels (gc, 32).
+        scale: overall upscaling factor, a power of two (1, 2, 4, 8, …).
+        num_upsample: nearest-×2 + conv stages. Default: 2 for scale ≤ 4 (BasicSR/Real-ESRGAN; smaller scales
+            use pixel-unshuffle), log2(scale) above. Old-architecture community models with one stage for ×2
+            have num_upsample=1.
+    """
+
+    arch_name = "RRDBNet"
+
+    def __init__(
+        self,
+        *,
+        num_in_ch: int = 3,
+        num_out_ch: int = 3,
+        num_feat: int = 64,
+        num_block: int = 23,
+        num_grow_ch: int = 32,
+        scale: int = 4,
+        num_upsample: int | None = None,
+    ) -> None:
+        super().__init__()
+        log_scale = log2_int(scale, "RRDBNet scale")
+        if num_upsample is None:
+            num_upsample = max(2, log_scale)
+        if num_upsample < log_scale:
+            raise ValueError(f"num_upsample={num_upsample} cannot reach scale {scale}")
+        self.num_in_ch, self.num_out_ch = num_in_ch, num_out_ch
+        self.num_feat, self.num_block, self.num_grow_ch = num_feat, num_block, num_grow_ch
+        self.scale, self.num_upsample = scale, num_upsample
+        # Input height and width must be multiples of the unshuffle factor (the Upscaler pads to it).
+        self.unshuffle_factor = 2 ** (num_upsample - log_scale)
+        self.size_multiple = self.unshuffle_factor
+
+        self.conv_first = conv3x3(num_in_ch * self.unshuffle_factor**2, num_feat)
+        self.body = nn.Sequential(*(RRDB(num_feat, num_grow_ch) for _ in range(num_block)))
+        self.conv_body = conv3x3(num_feat, num_feat)
+        for j in range(1, num_upsample + 1):
+            setattr(self, f"conv_up{j}", conv3x3(num_feat, num_feat))
+        self.conv_hr = conv3x3(num_feat, num_feat)
+        self.conv_last = conv3x3(num_feat, num_out_ch)
+        self.lrelu = nn.LeakyReLU(0.2, inplace=True)
+        # Paper (supp. §2) and the 2018 training code: Kaiming × 0.1 on the whole generator.
+        scaled_kaiming_init(self, 0.1)
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        return {
+            "num_in_ch": self.num_in_ch,
+            "num_out_ch": self.num_out_ch,
+            "num_feat": self.num_feat,
+            "num_block": self.num_block,
+            "num_grow_ch": self.num_grow_ch,
+            "scale": self.scale,
+            "num_upsample": self.num_upsample,
+        }
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.unshuffle_factor > 1:
+            x = F.pixel_unshuffle(x, self.unshuffle_factor)
+        fea = self.conv_first(x)
+        fea = fea + self.conv_body(self.body(fea))  # long skip, no scaling
+        for j in range(1, self.num_upsample + 1):
+            up = getattr(self, f"conv_up{j}")
+            fea = self.lrelu(up(F.interpolate(fea, scale_factor=2, mode="nearest")))
+        return self.conv_last(self.lrelu(self.conv_hr(fea)))

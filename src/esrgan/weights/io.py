@@ -1,0 +1,166 @@
+"""Reading and writing weight files safely.
+
+Reading never executes code from a pickle (`torch.load(weights_only=True)`); every container format the
+community uses is unwrapped to a flat {name: tensor} dict. Files we write are safetensors whose metadata
+names the architecture and its hyperparameters, written to a temporary name and renamed (never half a file).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from esrgan.errors import WeightsError
+
+# Wrapper keys, most preferred first: the EMA generator beats the raw one (Real-ESRGAN's inference choice).
+WRAPPER_KEYS = (
+    "params_ema",
+    "params-ema",
+    "params",
+    "state_dict",
+    "model_state_dict",
+    "model",
+    "net",
+    "netG",
+)
+STRIP_PREFIXES = ("module.", "netG.", "generator.", "model_ema.")
+ARCH_KEY = "esrgan.arch"
+HPARAMS_KEY = "esrgan.hparams"
+SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
+
+
+@dataclass(frozen=True)
+class RawWeights:
+    """A weights file reduced to tensors: `state_dict`, the safetensors `metadata` (empty for pickles) and a
+    short description of the `container` found (e.g. "pth: {'params_ema'}", "safetensors")."""
+
+    path: Path
+    state_dict: dict[str, Tensor]
+    metadata: dict[str, str]
+    container: str
+
+
+def read_weights(path: str | os.PathLike[str]) -> RawWeights:
+    """Read any supported weights file; WeightsError (naming the file) when it cannot be read."""
+    path = Path(path)
+    if not path.exists():
+        raise WeightsError(f"weights file not found: {path}")
+    if path.is_dir():
+        raise WeightsError(f"{path} is a folder, not a weights file")
+    if path.stat().st_size == 0:
+        raise WeightsError(f"{path} is empty (0 bytes); download it again")
+    if path.suffix.lower() in SAFETENSORS_SUFFIXES:
+        return _read_safetensors(path)
+    return _read_pickle(path)
+
+
+def _read_safetensors(path: Path) -> RawWeights:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            metadata = dict(f.metadata() or {})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(
+            f"{path} is not a readable safetensors file (truncated or corrupt?): {exc}"
+        ) from exc
+    sd, found = unwrap_state_dict(tensors, path)
+    return RawWeights(path, sd, metadata, "safetensors" + found)
+
+
+def _read_pickle(path: Path) -> RawWeights:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        if "Weights only load failed" in text or "Unsupported global" in text:
+            raise WeightsError(
+                f"{path} contains Python objects besides tensors; it was not loaded because unpickling them "
+                "could execute code. If you trust the file, convert it to safetensors with the tool that made it."
+            ) from exc
+        raise WeightsError(f"{path} is not a PyTorch weights file, or it is corrupt: {exc}") from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise WeightsError(f"{path} could not be read (truncated or corrupt download?): {exc}") from exc
+    if not isinstance(obj, Mapping):
+        raise WeightsError(f"{path} holds a {type(obj).__name__}, not a dict of tensors")
+    sd, found = unwrap_state_dict(obj, path)
+    return RawWeights(path, sd, {}, "pth" + found)
+
+
+def unwrap_state_dict(obj: Mapping[str, Any], path: Path | str = "<memory>") -> tuple[dict[str, Tensor], str]:
+    """Find the state dict inside a checkpoint dict; strip DataParallel-style prefixes.
+
+    Returns (state dict, description of the wrapper, e.g. " {'params_ema'}" or "").
+    """
+    found = ""
+    for _ in range(3):  # wrappers nest at most a couple of levels deep in practice
+        key = next((k for k in WRAPPER_KEYS if isinstance(obj.get(k), Mapping)), None)
+        if key is None and len(obj) == 1:
+            only = next(iter(obj))
+            key = only if isinstance(obj[only], Mapping) else None
+        if key is None:
+            break
+        found += f"['{key}']"
+        obj = obj[key]
+    tensors = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, Tensor)}
+    if not tensors:
+        raise WeightsError(f"{path} holds no tensors (keys found: {list(obj)[:8]})")
+    for prefix in STRIP_PREFIXES:
+        if all(k.startswith(prefix) for k in tensors):
+            tensors = {k[len(prefix) :]: v for k, v in tensors.items()}
+    return tensors, (f" {found}" if found else "")
+
+
+def write_safetensors(
+    path: str | os.PathLike[str],
+    state_dict: Mapping[str, Tensor],
+    metadata: Mapping[str, str],
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write tensors + string metadata atomically (temporary file, then rename)."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    return _atomic_write(Path(path), overwrite, lambda tmp: save_file(tensors, str(tmp), dict(metadata)))
+
+
+def write_pth(path: str | os.PathLike[str], obj: Any, *, overwrite: bool = False) -> Path:
+    """torch.save atomically."""
+    return _atomic_write(Path(path), overwrite, lambda tmp: torch.save(obj, tmp))
+
+
+def _atomic_write(path: Path, overwrite: bool, write: Any) -> Path:
+    if path.exists() and not overwrite:
+        raise WeightsError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def model_metadata(
+    arch: str, hparams: Mapping[str, Any], extra: Mapping[str, Any] | None = None
+) -> dict[str, str]:
+    """safetensors metadata that makes a file self-describing (all values must be strings)."""
+    meta = {ARCH_KEY: arch, HPARAMS_KEY: json.dumps(dict(hparams), sort_keys=True), "format": "pt"}
+    for key, value in (extra or {}).items():
+        meta[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return meta
