@@ -41,7 +41,7 @@ def _save(path: Path, pixels: np.ndarray) -> Path:
 
 @pytest.fixture()
 def tiny_set(tmp_path: Path) -> Path:
-    """Three HR images: RGB not a multiple of 4 (mod-crop needed), gray, RGB; ≥ 2×2 NIQE blocks after cropping."""
+    """Three HR images: RGB not a multiple of 4 (mod-crop needed), gray, RGB; ≥ 2×2 NIQE blocks each."""
     hr = tmp_path / "hr"
     _save(hr / "alpha.png", _photo(202, 207, seed=1))
     _save(hr / "bridge.png", _photo(200, 200, seed=2, gray=True))

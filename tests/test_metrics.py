@@ -169,8 +169,10 @@ def _as_tensor(imgs: list[np.ndarray], dtype: torch.dtype) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("y_channel", [True, False])
-def test_torch_metrics_equal_numpy_on_quantised_inputs(dtype: torch.dtype, y_channel: bool) -> None:
+@pytest.mark.parametrize(("y_channel", "y_rounding"), [(True, False), (True, True), (False, False)])
+def test_torch_metrics_equal_numpy_on_quantised_inputs(
+    dtype: torch.dtype, y_channel: bool, y_rounding: bool
+) -> None:
     hrs = [_smooth_image(20 + i, 48, 40) for i in range(2)]
     srs = [
         np.clip(h.astype(int) + np.random.default_rng(30 + i).integers(-12, 13, h.shape), 0, 255).astype(
@@ -178,11 +180,11 @@ def test_torch_metrics_equal_numpy_on_quantised_inputs(dtype: torch.dtype, y_cha
         )
         for i, h in enumerate(hrs)
     ]
-    p = psnr_torch(_as_tensor(srs, dtype), _as_tensor(hrs, dtype), crop_border=4, y_channel=y_channel)
-    s = ssim_torch(_as_tensor(srs, dtype), _as_tensor(hrs, dtype), crop_border=4, y_channel=y_channel)
+    kw = {"crop_border": 4, "y_channel": y_channel, "y_rounding": y_rounding}
+    p = psnr_torch(_as_tensor(srs, dtype), _as_tensor(hrs, dtype), **kw)
+    s = ssim_torch(_as_tensor(srs, dtype), _as_tensor(hrs, dtype), **kw)
     assert p.shape == (2,) and s.shape == (2,) and p.dtype == dtype
     for i in range(2):
-        kw = {"crop_border": 4, "y_channel": y_channel, "y_rounding": False}
         assert p[i].item() == pytest.approx(psnr(srs[i], hrs[i], **kw), abs=1e-4)
         assert s[i].item() == pytest.approx(ssim(srs[i], hrs[i], **kw), abs=1e-5)
 
@@ -226,6 +228,12 @@ def _niqe_block_loop(luma: np.ndarray) -> np.ndarray:
         mu = correlate(img, window, mode="nearest")
         sigma = np.sqrt(np.abs(correlate(img * img, window, mode="nearest") - mu * mu))
         mscn = (img - mu) / (sigma + 1)
+        for i in range(img.shape[0]):  # a constant 7×7 window (replicated border) has MSCN exactly 0
+            for j in range(img.shape[1]):
+                r = np.clip(np.arange(i - 3, i + 4), 0, img.shape[0] - 1)
+                c = np.clip(np.arange(j - 3, j + 4), 0, img.shape[1] - 1)
+                if np.ptp(img[np.ix_(r, c)]) == 0:
+                    mscn[i, j] = 0.0
         b = 96 // scale
         feats = []
         for i in range(img.shape[0] // b):
@@ -247,6 +255,27 @@ def test_niqe_features_match_a_block_by_block_loop() -> None:
     fast = niqe_features(luma)
     assert fast.shape == (2 * 3, 36)
     np.testing.assert_allclose(fast, _niqe_block_loop(luma), rtol=1e-9, atol=1e-12)
+
+
+def _flat_and_textured(seed: int) -> np.ndarray:
+    """Gray uint8 image with large flat areas (like Set5 head.png's background) next to texture."""
+    img = _smooth_image(seed, 192, 288)[..., 0].astype(np.int64)
+    img[:80, :150] = 117  # flat area: MSCN is exactly 0 inside, whatever float rounding says
+    img[120:, 200:] = 64
+    img[100:110] = 200
+    return np.clip(img, 20, 220).astype(np.uint8)
+
+
+def test_niqe_flat_windows_are_exact_zeros() -> None:
+    # NIQE is invariant to adding a constant (μ shifts with the image, σ does not, imresize preserves it) —
+    # but only if flat windows give exactly 0 rather than rounding noise whose sign depends on the grey level.
+    img = _flat_and_textured(52)
+    luma = img.astype(np.float64)
+    feats = niqe_features(luma)
+    np.testing.assert_allclose(feats, _niqe_block_loop(luma), rtol=1e-9, atol=1e-12)
+    base = niqe(img)
+    for offset in (-17, 9, 31):
+        assert niqe((img.astype(np.int64) + offset).astype(np.uint8)) == pytest.approx(base, abs=1e-9)
 
 
 def test_niqe_contract() -> None:

@@ -15,13 +15,20 @@ from PIL import Image as PILImage
 from scipy.ndimage import gaussian_filter
 
 from esrgan.errors import EsrganError
-from esrgan.eval import BenchmarkSettings, ReportImage, read_json, run_benchmark, write_html_report, write_tables
+from esrgan.eval import (
+    BenchmarkSettings,
+    ReportImage,
+    read_json,
+    run_benchmark,
+    write_html_report,
+    write_tables,
+)
 from esrgan.eval.benchmark import BenchmarkResult, ImageScore
 from esrgan.eval.report import choose_crop, make_comparison
 from esrgan.eval.tables import read_csv, summary_markdown, to_markdown
 
 SCALE = 4
-ODD_NAME = 'a<b>&"c\'d'  # a legal file name on Linux that breaks naive HTML
+ODD_NAME = "a<b>&\"c'd"  # a legal file name on Linux that breaks naive HTML
 
 
 def _photo(h: int, w: int, seed: int) -> np.ndarray:
@@ -128,7 +135,9 @@ def test_markdown_parses_back_to_the_numbers(result: BenchmarkResult) -> None:
     assert abs(p - score.psnr) <= 0.00005 and abs(s - score.ssim) <= 0.00005
 
 
-def test_tables_refuse_to_overwrite_and_leave_no_temporary_files(result: BenchmarkResult, tmp_path: Path) -> None:
+def test_tables_refuse_to_overwrite_and_leave_no_temporary_files(
+    result: BenchmarkResult, tmp_path: Path
+) -> None:
     (tmp_path / "results.json").write_text("keep me")
     with pytest.raises(EsrganError, match="already exists"):
         write_tables(result, tmp_path)
@@ -171,7 +180,7 @@ def test_html_report_links_only_existing_local_files_and_escapes_names(
     assert {p.name for p in (out / "images").iterdir()} == {Path(r).name for r in parser.refs}
     # The odd name appears only escaped in the markup, and reads back intact as text.
     assert ODD_NAME not in page
-    assert 'a&lt;b&gt;&amp;&quot;c&#x27;d' in page
+    assert "a&lt;b&gt;&amp;&quot;c&#x27;d" in page
     assert any(ODD_NAME in t for t in parser.text)
     assert "Set|B / two" in "".join(parser.text)
     with pytest.raises(EsrganError, match="already exists"):

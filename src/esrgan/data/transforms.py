@@ -33,7 +33,7 @@ DIHEDRAL: tuple[Dihedral, ...] = tuple(
 
 
 def draw_dihedral(rng: np.random.Generator, *, use_hflip: bool, use_rot: bool) -> Dihedral:
-    """Draw BasicSR's augmentation flags from ``rng``: hflip if ``use_hflip``, vflip and transpose if ``use_rot``.
+    """BasicSR's augmentation flags from ``rng``: hflip if ``use_hflip``, vflip and transpose if ``use_rot``.
 
     Three numbers are always drawn, whatever the flags, so switching augmentation off does not shift the
     random stream of anything drawn afterwards.

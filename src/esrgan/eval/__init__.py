@@ -1,8 +1,10 @@
 """Evaluation: benchmark runner, evaluation of SR folders, result tables and HTML reports.
 
-* :func:`run_benchmark` (:mod:`esrgan.eval.benchmark`) — models and baselines on benchmark sets, MATLAB protocol.
+* :func:`run_benchmark` (:mod:`esrgan.eval.benchmark`) — models and baselines on benchmark sets, MATLAB
+  protocol.
 * :func:`evaluate_folders` (:mod:`esrgan.eval.evaluate`) — SR images computed elsewhere against HR images.
-* :func:`write_tables` (:mod:`esrgan.eval.tables`) — Markdown, CSV and JSON; :func:`read_json` reads JSON back.
+* :func:`write_tables` (:mod:`esrgan.eval.tables`) — Markdown, CSV and JSON; :func:`read_json` reads JSON
+  back.
 * :func:`write_html_report` (:mod:`esrgan.eval.report`) — side-by-side zoomed crops.
 
 Both runners return a :class:`BenchmarkResult` (per-image :class:`ImageScore` rows, per-(dataset, method)

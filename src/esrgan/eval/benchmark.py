@@ -3,32 +3,32 @@
 Protocol (SPEC §7, §7.6; the one of the published ×4 tables):
 
 1. HR images are mod-cropped to the scale (bottom/right), then downscaled with MATLAB bicubic
-   (:func:`esrgan.ops.matlab_resize.downscale_uint8`: ``im2double`` → ``imresize(1/scale)`` → uint8), unless an LR
-   folder is given (files matched by stem; ``babyx4.png`` or ``baby_LR.png`` find ``baby.png``), in which case
-   the HR is cropped to exactly ``scale ×`` the LR size.
+   (:func:`esrgan.ops.matlab_resize.downscale_uint8`: ``im2double`` → ``imresize(1/scale)`` → uint8), unless
+   an LR folder is given (files matched by stem; ``babyx4.png`` or ``baby_LR.png`` find ``baby.png``), in
+   which case the HR is cropped to exactly ``scale ×`` the LR size.
 2. Each method turns the uint8 LR into a uint8 SR of the HR size: ``"bicubic"`` = MATLAB bicubic ×scale,
-   clipped and rounded like ``imwrite``; ``"nearest"`` = pixel replication (= MATLAB ``imresize(…, 'nearest')``
-   for integer scales); ``"hr"`` = the ground truth itself (a reference for NIQE); a model runs through
-   :class:`esrgan.inference.upscaler.Upscaler` (clamp, ×255, round).
+   clipped and rounded like ``imwrite``; ``"nearest"`` = pixel replication (= MATLAB ``imresize(…,
+   'nearest')`` for integer scales); ``"hr"`` = the ground truth itself (a reference for NIQE); a model runs
+   through :class:`esrgan.inference.upscaler.Upscaler` (clamp, ×255, round).
 3. With ``back_projection = N > 0`` every method gets a second row ``"<method>+BP<N>"``: its SR after N
    iterations of :func:`esrgan.ops.back_projection.back_project` (as the PIRM scripts: on the saved uint8 SR,
    result written back to uint8).
 4. Metrics per image on the uint8 images, ``crop_border`` (default = scale) pixels removed: PSNR and SSIM on
    MATLAB BT.601 Y (``y_rounding=True``: Y rounded to uint8 as MATLAB does for uint8 images — the published
-   tables; ``False``: BasicSR's float Y), NIQE of the SR (MATLAB ``niqe_release``), PIRM RMSE (rounded Y, always)
-   and seconds per image (the method itself: model forward incl. tiling, or the resize; back-projection time is
-   added for ``+BP`` rows). Dataset scores are means over images; the dataset RMSE is PIRM's
-   ``sqrt(mean MSE)``.
+   tables; ``False``: BasicSR's float Y), NIQE of the SR (MATLAB ``niqe_release``), PIRM RMSE (rounded Y,
+   always) and seconds per image (the method itself: model forward incl. tiling, or the resize;
+   back-projection time is added for ``+BP`` rows). Dataset scores are means over images; the dataset RMSE is
+   PIRM's ``sqrt(mean MSE)``.
 
 Grayscale images (Set14 ``bridge.png``): with ``gray_mode="replicate"`` (default) they are replicated to 3
 identical channels for the model and for the Y computation (what BasicSR does by reading with OpenCV
 ``IMREAD_COLOR``). With ``gray_mode="keep"`` they stay gray end to end, as in the MATLAB benchmark scripts:
 ``imresize`` on the gray plane, the model's output turned back to gray by the Upscaler (BT.601 weights), and
 PSNR/SSIM/NIQE on the gray values themselves (those scripts skip ``rgb2ycbcr`` for 1-channel images). Y
-compresses 0…255 to 16…235, so the gray-plane PSNR is ``20·log10(255/219)`` ≈ 1.32 dB *lower* for the same error:
-bicubic ×4 on Set14 reads 26.09 dB / 0.7042 with "replicate" and 25.99 / 0.7024 with "keep" — the latter is the
-published 26.00 / 0.7027 (ESRGAN supp. Table 2; SRGAN Table 2 has 25.99). 16-bit images are refused: the protocol
-is 8-bit.
+compresses 0…255 to 16…235, so the gray-plane PSNR is ``20·log10(255/219)`` ≈ 1.32 dB *lower* for the same
+error: bicubic ×4 on Set14 reads 26.09 dB / 0.7042 with "replicate" and 25.99 / 0.7024 with "keep" — the
+latter is the published 26.00 / 0.7027 (ESRGAN supp. Table 2; SRGAN Table 2 has 25.99). 16-bit images are
+refused: the protocol is 8-bit.
 """
 
 from __future__ import annotations
@@ -78,8 +78,9 @@ __all__ = [
 
 BASELINES = ("bicubic", "nearest", "hr")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-#: An HR image is cropped (bottom/right) to the LR×scale or SR size only if it is larger by less than this many
-#: pixels per axis: a mod-crop by any modulus up to 24 (BasicSR's GTmod12 included), never a wrong-scale pairing.
+#: An HR image is cropped (bottom/right) to the LR×scale or SR size only if it is larger by less than this
+#: many pixels per axis: a mod-crop by any modulus up to 24 (BasicSR's GTmod12 included), never a wrong-scale
+#: pairing.
 MAX_MODCROP = 24
 
 
@@ -98,7 +99,8 @@ class BenchmarkSettings:
         niqe: compute NIQE of every SR (the slowest metric; images need ≥ 96×96 pixels after the crop).
         back_projection: N > 0 adds a ``"<method>+BP<N>"`` row per method (module docstring).
         back_projection_variant: ``"reverse_filter"`` (ESRGAN PIRM) or ``"ibp"``.
-        tile, tile_overlap, device, half: passed to the :class:`~esrgan.inference.upscaler.Upscaler` of each model.
+        tile, tile_overlap, device, half: passed to the :class:`~esrgan.inference.upscaler.Upscaler` of
+            each model.
         save_images_dir: save every SR as ``<dir>/<dataset>/<method>/<stem>.png``.
         overwrite: replace existing saved SR images (otherwise the run refuses to start).
         progress: tqdm progress bar over the images.
@@ -262,8 +264,9 @@ def match_by_stem(keys: Sequence[str], paths: Sequence[Path]) -> tuple[dict[str,
     """Match files to image names (stems of the reference folder) by stem.
 
     A file matches the key with the same stem (ignoring case and a role tag ``_HR``/``_GT``/``_LR``/``_SR``);
-    otherwise the *longest* key that its stem starts with, followed by a separator (``baby_out``, ``baby_rlt``,
-    ``baby_ESRGAN``, ``baby_x4_SR``) or a scale tag (``babyx4``). ``img_1`` never matches ``img_10``.
+    otherwise the *longest* key that its stem starts with, followed by a separator (``baby_out``,
+    ``baby_rlt``, ``baby_ESRGAN``, ``baby_x4_SR``) or a scale tag (``babyx4``). ``img_1`` never matches
+    ``img_10``.
 
     Returns:
         ``({key: path}, unmatched_paths)``.
@@ -317,7 +320,8 @@ def read_uint8(path: Path, *, gray_mode: str = "replicate") -> tuple[np.ndarray,
     pixels = img.pixels
     if pixels.dtype != np.uint8:
         raise ImageError(
-            f"{path}: {img.bit_depth}-bit image; the benchmark protocol is 8-bit (convert the file to 8-bit PNG)"
+            f"{path}: {img.bit_depth}-bit image; the benchmark protocol is 8-bit "
+            "(convert the file to 8-bit PNG)"
         )
     if img.alpha is not None:
         logger.info("%s: alpha channel ignored", path)
@@ -600,8 +604,10 @@ def run_benchmark(
     """Score baselines and models on benchmark sets (module docstring for the protocol).
 
     Args:
-        datasets: ``{name: hr_dir}``, ``{name: (hr_dir, lr_dir_or_None)}`` or a sequence of :class:`DatasetSpec`.
-        models: ``{name: nn.Module | weights path | zoo name}`` (loaded with :func:`esrgan.weights.load_model`).
+        datasets: ``{name: hr_dir}``, ``{name: (hr_dir, lr_dir_or_None)}`` or a sequence of
+            :class:`DatasetSpec`.
+        models: ``{name: nn.Module | weights path | zoo name}`` (loaded with
+            :func:`esrgan.weights.load_model`).
         baselines: any of ``"bicubic"``, ``"nearest"``, ``"hr"``; run before the models, in this order.
         settings: :class:`BenchmarkSettings` (defaults: scale from the models, crop = scale, MATLAB uint8 Y).
 
@@ -630,7 +636,8 @@ def run_benchmark(
         raise ConfigError(f"back_projection must be >= 0 iterations, got {settings.back_projection}")
     if settings.back_projection_variant not in VARIANTS:
         raise ConfigError(
-            f"unknown back-projection variant {settings.back_projection_variant!r}; use one of {', '.join(VARIANTS)}"
+            f"unknown back-projection variant {settings.back_projection_variant!r}; "
+            f"use one of {', '.join(VARIANTS)}"
         )
     loaded, described = _load_models(models or {}, settings.device)
     if not baselines and not loaded:

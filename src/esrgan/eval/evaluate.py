@@ -3,8 +3,9 @@
 Files are matched by stem (:func:`esrgan.eval.benchmark.match_by_stem`): ``baby_out.png``, ``baby_rlt.png``,
 ``baby_ESRGAN.png`` or ``babyx4.png`` in the SR folder all pair with ``baby.png`` in the HR folder. Every SR
 file must have an HR partner and every HR image an SR result (a partial set would silently change the means);
-sizes must agree, or — with ``modcrop=True`` — the HR may be larger by a mod-crop (less than 24 pixels per axis,
-cropped bottom/right, as MATLAB ``modcrop``). Metric conventions are those of :mod:`esrgan.eval.benchmark`.
+sizes must agree, or — with ``modcrop=True`` — the HR may be larger by a mod-crop (less than 24 pixels per
+axis, cropped bottom/right, as MATLAB ``modcrop``). Metric conventions are those of
+:mod:`esrgan.eval.benchmark`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tqdm import tqdm
 
 from esrgan.errors import EsrganError, ImageError
 from esrgan.eval.benchmark import (
+    GRAY_MODES,
     MAX_MODCROP,
     BenchmarkResult,
     ImageScore,
@@ -25,7 +27,6 @@ from esrgan.eval.benchmark import (
     conventions,
     list_images,
     match_by_stem,
-    GRAY_MODES,
     match_channels,
     read_uint8,
     score_image,

@@ -1,14 +1,14 @@
 """HTML comparison report: side-by-side zoomed crops per image, the way SR papers show results.
 
 For each image the page shows a thumbnail of the whole HR image with a red rectangle, then the same window
-from every method — LR (nearest-upscaled to the HR size; left out when a ``"nearest"`` method is shown anyway),
-the baselines and models in run order, and HR — enlarged with nearest neighbour so that pixels stay visible,
-with the image's PSNR / SSIM (whole image, the benchmark's crop and Y convention) under each crop.
+from every method — LR (nearest-upscaled to the HR size; left out when a ``"nearest"`` method is shown
+anyway), the baselines and models in run order, and HR — enlarged with nearest neighbour so that pixels stay
+visible, with the image's PSNR / SSIM (whole image, the benchmark's crop and Y convention) under each crop.
 
-The window is chosen automatically (:func:`choose_crop`): among windows aligned to the scale, the one where the
-methods' outputs and the HR disagree most (largest sum over the window of the per-pixel variance of Y across
-{HR, outputs}); with no output to compare, the window with the most HR detail (largest Y variance). Border
-pixels that the metrics ignore are never chosen.
+The window is chosen automatically (:func:`choose_crop`): among windows aligned to the scale, the one where
+the methods' outputs and the HR disagree most (largest sum over the window of the per-pixel variance of Y
+across {HR, outputs}); with no output to compare, the window with the most HR detail (largest Y variance).
+Border pixels that the metrics ignore are never chosen.
 
 Everything is written next to ``index.html`` (PNGs under ``images/``, relative links, inline CSS, no external
 resources, no scripts); file names are generated (``NNN_<slug>_...png``) and all text is HTML-escaped.
@@ -71,7 +71,8 @@ class ReportImage:
     """Full images of one example, for :func:`write_html_report` without a benchmark run.
 
     ``hr`` and every output are ``H×W×3`` (or ``H×W``) uint8 of the same size; ``lr`` (optional) is
-    ``H/scale × W/scale``. Metrics use ``crop_border`` (default: ``scale``, or 0 without one) and MATLAB uint8 Y.
+    ``H/scale × W/scale``. Metrics use ``crop_border`` (default: ``scale``, or 0 without one) and MATLAB uint8
+    Y.
     """
 
     name: str

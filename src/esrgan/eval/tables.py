@@ -1,13 +1,14 @@
 """Result tables: Markdown (for people and docs), CSV (one row per image and method), JSON (everything).
 
 * Markdown: a header with the protocol, the summary table (method × dataset, ``PSNR / SSIM [/ NIQE]``, the
-  layout of the papers' tables), then per dataset a table of per-method means and a per-image PSNR / SSIM table.
-  Rounded for reading: PSNR 2 decimals in the summary (as published), 4 elsewhere; SSIM 4; NIQE 3/4.
+  layout of the papers' tables), then per dataset a table of per-method means and a per-image PSNR / SSIM
+  table. Rounded for reading: PSNR 2 decimals in the summary (as published), 4 elsewhere; SSIM 4; NIQE 3/4.
 * CSV: ``dataset,image,method,height,width,psnr,ssim,niqe,rmse,seconds`` with full float precision (``repr``);
   empty cells for values not computed, ``inf`` for identical images.
 * JSON: ``{"format": "esrgan-results/1", "settings": …, "summary": [...], "images": [...]}`` — the settings
   record holds scale, crop, Y convention, LR source, metric conventions and versions. Non-finite numbers are
-  written as the strings ``"inf"``/``"-inf"``/``"nan"`` (JSON has no infinity); :func:`read_json` restores them.
+  written as the strings ``"inf"``/``"-inf"``/``"nan"`` (JSON has no infinity); :func:`read_json` restores
+  them.
 
 All files are written atomically (temporary file in the same folder + ``os.replace``) and existing files are
 never replaced unless ``overwrite=True``.

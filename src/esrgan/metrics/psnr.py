@@ -15,8 +15,9 @@ Contract of the numpy metrics (shared with :mod:`esrgan.metrics.ssim`):
   three channels.
 * Computation in float64 on the input's own scale (0…max_value); the result is a Python float.
 
-The torch versions (``psnr_torch``) work on ``N×C×H×W`` float tensors in [0, 1] for monitoring during
-training; they compute on the float data without rounding Y (see their docstrings).
+The torch versions (``psnr_torch``, ``ssim_torch``) work on ``N×C×H×W`` float tensors in [0, 1] (batched, any
+device) for monitoring during training; they compute on the float data as given and keep float Y unless asked
+for ``y_rounding=True`` (see their docstrings).
 """
 
 from __future__ import annotations
@@ -179,8 +180,18 @@ def rmse_pirm(sr_list: Sequence[np.ndarray], hr_list: Sequence[np.ndarray], crop
 # torch, for validation during training
 
 
+def _rounded_y_torch(x: torch.Tensor) -> torch.Tensor:
+    """Y of ``N×3×H×W`` RGB in [0, 1], rounded on the 8-bit grid (halves up; Y > 0), back on the [0, 1] scale.
+
+    Computed in float64 so that only colours within ~1e-6 of a tie can round differently from MATLAB's uint8
+    arithmetic (when the input is uint8-quantised float32).
+    """
+    y = rgb_to_y_torch(x.to(torch.float64)) * 255.0
+    return (torch.floor(y + 0.5) / 255.0).to(x.dtype)
+
+
 def prepare_pair_torch(
-    sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int, y_channel: bool
+    sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int, y_channel: bool, y_rounding: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate ``N×C×H×W`` float inputs; crop, then Y (if C = 3 and ``y_channel``); return both tensors."""
     if sr.shape != hr.shape:
@@ -198,21 +209,28 @@ def prepare_pair_torch(
         sr = sr[..., crop_border:-crop_border, crop_border:-crop_border]
         hr = hr[..., crop_border:-crop_border, crop_border:-crop_border]
     if y_channel and sr.shape[1] == 3:
-        sr, hr = rgb_to_y_torch(sr), rgb_to_y_torch(hr)
+        to_y = _rounded_y_torch if y_rounding else rgb_to_y_torch
+        sr, hr = to_y(sr), to_y(hr)
     return sr, hr
 
 
 def psnr_torch(
-    sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int = 0, y_channel: bool = True
+    sr: torch.Tensor,
+    hr: torch.Tensor,
+    *,
+    crop_border: int = 0,
+    y_channel: bool = True,
+    y_rounding: bool = False,
 ) -> torch.Tensor:
     """Per-image PSNR (dB, peak 1) of ``N×C×H×W`` float tensors in [0, 1]; returns shape ``(N,)``.
 
-    For monitoring during training. It computes on the float data as given (no clamping, quantisation or Y
-    rounding), in the tensors' dtype. On inputs that are uint8-quantised (``x = k/255``) it equals
-    ``psnr(..., y_rounding=False)`` of the uint8 images to within 1e-4 dB (float32) — tested; it does *not*
-    reproduce the default rounded-Y numbers (≈0.01 dB apart on Set5). Clamp and quantise first
-    (``x.clamp(0, 1).mul(255).round().div(255)``) to score what would be saved. ``inf`` where identical.
+    For monitoring during training. It computes on the float data as given (no clamping or quantisation), in
+    the tensors' dtype. Y is float by default (BasicSR); ``y_rounding=True`` rounds it to the 8-bit grid like
+    :func:`psnr`'s default (MATLAB uint8). On uint8-quantised inputs (``x = k/255``) it equals
+    ``psnr(..., y_rounding=y_rounding)`` of the uint8 images to within 1e-4 dB (float32) — tested. Clamp and
+    quantise first (``x.clamp(0, 1).mul(255).round().div(255)``) to score what would be saved. ``inf`` where
+    identical.
     """
-    a, b = prepare_pair_torch(sr, hr, crop_border=crop_border, y_channel=y_channel)
+    a, b = prepare_pair_torch(sr, hr, crop_border=crop_border, y_channel=y_channel, y_rounding=y_rounding)
     err = (a - b).pow(2).mean(dim=(1, 2, 3))
     return 10.0 * torch.log10(1.0 / err)

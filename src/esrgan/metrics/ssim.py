@@ -90,15 +90,21 @@ def ssim(
 
 
 def ssim_torch(
-    sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int = 0, y_channel: bool = True
+    sr: torch.Tensor,
+    hr: torch.Tensor,
+    *,
+    crop_border: int = 0,
+    y_channel: bool = True,
+    y_rounding: bool = False,
 ) -> torch.Tensor:
     """Per-image SSIM of ``N×C×H×W`` float tensors in [0, 1] (L = 1); returns shape ``(N,)``.
 
     Same formula and window as :func:`ssim` (valid filtering, mean over channels), computed on the float data
-    as given (no clamping, quantisation or Y rounding) in the tensors' dtype. On uint8-quantised inputs it
-    equals ``ssim(..., y_rounding=False)`` of the uint8 images to within 1e-5 (float32) — tested.
+    as given (no clamping or quantisation) in the tensors' dtype; float Y unless ``y_rounding=True`` (MATLAB
+    uint8 Y, :func:`ssim`'s default). On uint8-quantised inputs it equals ``ssim(..., y_rounding=y_rounding)``
+    of the uint8 images to within 1e-5 (float32) — tested.
     """
-    a, b = prepare_pair_torch(sr, hr, crop_border=crop_border, y_channel=y_channel)
+    a, b = prepare_pair_torch(sr, hr, crop_border=crop_border, y_channel=y_channel, y_rounding=y_rounding)
     n, c, h, w = a.shape
     if h < WINDOW_SIZE or w < WINDOW_SIZE:
         raise ValueError(

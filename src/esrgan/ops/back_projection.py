@@ -1,8 +1,8 @@
 """Back-projection post-processing (SPEC §11): make an SR image consistent with its LR input.
 
-ESRGAN's PIRM submission ran 20 iterations of BasicSR's MATLAB ``main_reverse_filter.m`` on the network output.
-Both MATLAB variants from ``scripts/matlab_scripts/back_projection/`` are here, on images in [0, 1] with MATLAB
-bicubic ``imresize`` (:func:`esrgan.ops.matlab_resize.imresize`, torch fast path, float64):
+ESRGAN's PIRM submission ran 20 iterations of BasicSR's MATLAB ``main_reverse_filter.m`` on the network
+output. Both MATLAB variants from ``scripts/matlab_scripts/back_projection/`` are here, on images in [0, 1]
+with MATLAB bicubic ``imresize`` (:func:`esrgan.ops.matlab_resize.imresize`, torch fast path, float64):
 
 ``variant="reverse_filter"`` (``main_reverse_filter.m``, the one ESRGAN's QA.md names)::
 
@@ -93,8 +93,8 @@ def back_project(
     """Back-project ``sr`` onto the LR image it was made from (SPEC §11; module docstring for the formulas).
 
     Args:
-        sr: the super-resolved image: numpy ``H×W×C`` / ``H×W`` (``uint8``, or float in [0, 1]) or a torch float
-            tensor ``C×H×W`` / ``N×C×H×W`` in [0, 1].
+        sr: the super-resolved image: numpy ``H×W×C`` / ``H×W`` (``uint8``, or float in [0, 1]) or a torch
+            float tensor ``C×H×W`` / ``N×C×H×W`` in [0, 1].
         lr: the low-resolution input, the same layout, ``H/scale × W/scale``; numpy ``uint8`` or float in
             [0, 1], or a float tensor (it may differ in kind and dtype from ``sr``: ``uint8`` is read as
             ``im2double``).
@@ -102,11 +102,12 @@ def back_project(
         iterations: number of updates (the ESRGAN PIRM submission used 20); 0 returns ``sr`` unchanged
             (converted back as below, i.e. clipped).
         variant: ``"reverse_filter"`` (``main_reverse_filter.m``) or ``"ibp"`` (``backprojection.m``).
-        clip: clip the result to [0, 1] at the end (MATLAB ``imwrite``); intermediate values are never clipped.
+        clip: clip the result to [0, 1] at the end (MATLAB ``imwrite``); intermediate values are never
+            clipped.
 
     Returns:
-        The same kind as ``sr``: a ``uint8`` array (rounded half away from zero, like ``imwrite``) for ``uint8``
-        input, a float array / tensor of ``sr``'s dtype (and device) otherwise. Computed in float64.
+        The same kind as ``sr``: a ``uint8`` array (rounded half away from zero, like ``imwrite``) for
+        ``uint8`` input, a float array / tensor of ``sr``'s dtype (and device) otherwise. Computed in float64.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown back-projection variant {variant!r}; use one of {', '.join(VARIANTS)}")

@@ -84,12 +84,12 @@ def _read_pickle(path: Path) -> RawWeights:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        if "Weights only load failed" in text or "Unsupported global" in text:
+        if "Unsupported global" in text:
             raise WeightsError(
                 f"{path} contains Python objects besides tensors; it was not loaded because unpickling them "
                 "could execute code. If you trust the file, convert it to safetensors with the tool that made it."
             ) from exc
-        raise WeightsError(f"{path} is not a PyTorch weights file, or it is corrupt: {exc}") from exc
+        raise WeightsError(f"{path} is not a PyTorch weights file, or it is corrupt") from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise WeightsError(f"{path} could not be read (truncated or corrupt download?): {exc}") from exc
     if not isinstance(obj, Mapping):
