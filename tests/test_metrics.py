@@ -10,7 +10,7 @@ import torch
 from scipy.ndimage import correlate
 from scipy.special import gamma
 
-from esrgan.metrics import mse, niqe, psnr, psnr_torch, rmse_pirm, ssim, ssim_torch
+from esrgan.metrics import NiqeUndefinedError, mse, niqe, psnr, psnr_torch, rmse_pirm, ssim, ssim_torch
 from esrgan.metrics.niqe import _aggd_fit, _pristine_model, niqe_features
 from esrgan.ops.color import rgb_to_y
 from esrgan.ops.matlab_resize import imresize_reference
@@ -287,5 +287,16 @@ def test_niqe_contract() -> None:
     assert niqe(gray) == pytest.approx(score, abs=1e-12)  # gray input = its own luma
     with pytest.raises(ValueError, match="96"):
         niqe(img[:90])
+    # One block: MATLAB's nancov would return a scalar variance; a covariance needs two samples.
+    with pytest.raises(NiqeUndefinedError, match="2 blocks"):
+        niqe(img[:100, :191])
+    assert np.isfinite(niqe(img[:100, :192]))
+    assert niqe(img[:100, :192]) == pytest.approx(niqe(img[:96, :192]), abs=1e-12)  # only whole blocks count
+    with pytest.raises(NiqeUndefinedError, match="2 blocks"):
+        niqe(img[:100, :196], crop_border=3)
+    flat = np.full((200, 200, 3), 90, np.uint8)
+    flat[150:, 150:] = _smooth_image(53, 50, 50)  # texture in one block only: the other three are NaN
+    with pytest.raises(NiqeUndefinedError, match="only 1 of 4 blocks"):
+        niqe(flat)
     with pytest.raises(TypeError, match="uint8"):
         niqe(img / 255.0)

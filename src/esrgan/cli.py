@@ -171,8 +171,8 @@ def _run_models(args: argparse.Namespace) -> int:
     from esrgan.weights.zoo import MODEL_ZOO, cached_path
 
     for name, entry in MODEL_ZOO.items():
-        where = cached_path(name)
-        state = f"cached at {where}" if where.is_file() else "not downloaded"
+        where = cached_path(name)  # None until downloaded
+        state = f"cached at {where}" if where is not None else "not downloaded"
         print(f"{name:24s} {entry.description}  [{state}]")
     return EXIT_OK
 
@@ -208,9 +208,11 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dst", help="output weights file (.safetensors or .pth)")
     p.add_argument(
         "--layout",
-        choices=["basicsr", "esrgan", "old"],
-        default="basicsr",
-        help="key names: basicsr (BasicSR/Real-ESRGAN), esrgan (ESRGAN repo), old (2018 model.N)",
+        choices=["basicsr", "esrgan", "old", "basicsr2019", "native"],
+        default=None,
+        help="key names: basicsr (BasicSR/Real-ESRGAN), esrgan (ESRGAN repo), old (2018 model.N) for "
+        "RRDBNet; basicsr or basicsr2019 for MSRResNet; native for SRResNet. Default: basicsr for "
+        ".safetensors, the input's layout for .pth",
     )
     p.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
     p.set_defaults(run=_run_convert)
@@ -231,9 +233,11 @@ def _run_convert(args: argparse.Namespace) -> int:
 def _add_benchmark(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "benchmark",
-        help="PSNR/SSIM (Y) and NIQE of models and baselines on benchmark sets",
-        description="HR images are mod-cropped to the scale and downscaled with MATLAB bicubic "
-        "(unless an LR folder is given as NAME=HR_DIR:LR_DIR).",
+        help="PSNR/SSIM (Y), NIQE and timing of models and baselines on benchmark sets",
+        description="Score models and baselines on benchmark sets with the protocol of the published "
+        "tables: HR mod-cropped to the scale, LR by MATLAB bicubic imresize (or read from LR_DIR), "
+        "PSNR/SSIM on MATLAB BT.601 Y (rounded to uint8), `scale` border pixels removed, NIQE of the SR. "
+        "Writes results.md, results.csv and results.json to --output.",
     )
     p.add_argument(
         "-m",
@@ -242,7 +246,9 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
         default=[],
         type=_named_path,
         metavar="[NAME=]MODEL",
-        help="model name or weights file; repeat for several",
+        help="a model name from `esrgan models`, a weights file, or a baseline: bicubic, nearest, hr "
+        "(the HR image itself). Repeat for several. Unless a baseline is given, bicubic is added as the "
+        "reference row",
     )
     p.add_argument(
         "-d",
@@ -250,83 +256,179 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
         action="append",
         required=True,
         type=_named_path,
-        metavar="NAME=HR_DIR[:LR_DIR]",
-        help="benchmark set; repeat for several",
+        metavar="[NAME=]HR_DIR[:LR_DIR]",
+        help="benchmark set: a folder of HR images, optionally with a folder of ready-made LR images "
+        "(matched by name: baby.png, babyx4.png, baby_LR.png); repeat for several",
     )
     p.add_argument(
-        "--baseline",
-        action="append",
-        choices=["bicubic", "nearest"],
-        default=None,
-        help="baselines to include (default: bicubic)",
+        "--scale", type=int, default=None, help="SR factor (default: the models' scale; 4 for baselines only)"
     )
-    p.add_argument("--scale", type=int, default=None, help="scale when only baselines run (default 4)")
-    p.add_argument("-o", "--output", default="benchmark", help="folder for tables (default: %(default)s)")
-    p.add_argument("--save-images", action="store_true", help="also save the SR images")
-    p.add_argument("--report", default=None, metavar="DIR", help="write an HTML report with zoomed crops")
-    p.add_argument("--no-niqe", action="store_true", help="skip NIQE (faster)")
+    p.add_argument(
+        "--crop-border", type=int, default=None, help="pixels removed at each border (default: the scale)"
+    )
     p.add_argument(
         "--float-y",
         action="store_true",
-        help="unrounded Y (BasicSR convention) instead of MATLAB uint8 rounding",
+        help="unrounded Y (BasicSR's convention) instead of MATLAB's uint8 Y for PSNR/SSIM",
     )
-    p.add_argument("--back-projection", type=int, default=0, metavar="N", help="post-process SR with N iterations")
-    p.add_argument("--tile", type=_tile_arg, default=0, help="tile size for the models (default: whole image)")
-    p.add_argument("--device", default=None)
+    p.add_argument("--no-niqe", action="store_true", help="skip NIQE (the slowest metric)")
+    p.add_argument(
+        "--gray",
+        choices=["replicate", "keep"],
+        default="replicate",
+        help="gray images: replicate to RGB (BasicSR, default) or keep gray and score the gray plane "
+        "(MATLAB scripts; the published Set14 numbers)",
+    )
+    p.add_argument(
+        "--back-projection",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also score every method after N iterations of back-projection (rows named METHOD+BP<N>)",
+    )
+    p.add_argument(
+        "--bp-variant",
+        choices=["reverse_filter", "ibp"],
+        default="reverse_filter",
+        help="back-projection variant: MATLAB main_reverse_filter.m (ESRGAN PIRM; default) or "
+        "backprojection.m (classic IBP)",
+    )
+    p.add_argument(
+        "-t", "--tile", type=_tile_arg, default=0, help="tile size for the models (default 0: whole image)"
+    )
+    p.add_argument("--tile-overlap", type=int, default=16, help="tile overlap in input pixels (default: 16)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
+    p.add_argument("--half", action="store_true", help="fp16 inference on CUDA")
+    p.add_argument(
+        "-o", "--output", default="benchmark", help="folder for the result tables (default: %(default)s)"
+    )
+    p.add_argument(
+        "--save-images",
+        action="store_true",
+        help="also save every SR image as OUTPUT/images/<set>/<method>/<name>.png",
+    )
+    p.add_argument(
+        "--report", default=None, metavar="DIR", help="write an HTML page with side-by-side zoomed crops"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing result files")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=_run_benchmark)
 
 
-def _split_data_arg(path: str) -> tuple[str, str | None]:
-    hr, sep, lr = path.partition(":")
+def _split_data_arg(name: str, value: str) -> tuple[str, str | None]:
+    """``HR_DIR[:LR_DIR]`` → (HR_DIR, LR_DIR or None)."""
+    hr, sep, lr = value.partition(":")
+    if not hr or (sep and not lr):
+        raise EsrganError(f"--data {name}={value}: expected HR_DIR or HR_DIR:LR_DIR")
     return hr, (lr if sep else None)
+
+
+def _benchmark_methods(named: list[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
+    """``--model`` values → ({name: model source}, baselines); bicubic is added if no baseline was named."""
+    from esrgan.eval.benchmark import BASELINES
+
+    models: dict[str, str] = {}
+    baselines: list[str] = []
+    for name, source in named:
+        if source in BASELINES:
+            if name != source:
+                raise EsrganError(f"--model {name}={source}: baselines keep their name; use --model {source}")
+            if source not in baselines:
+                baselines.append(source)
+            continue
+        if name in models or name in BASELINES:
+            raise EsrganError(f"--model: the name {name!r} is used twice; name the models NAME=MODEL")
+        models[name] = source
+    return models, baselines or ["bicubic"]
 
 
 def _run_benchmark(args: argparse.Namespace) -> int:
     from esrgan.eval import BenchmarkSettings, run_benchmark, write_html_report, write_tables
+    from esrgan.eval.report import check_report_writable
+    from esrgan.eval.tables import check_tables_writable
 
-    datasets = {name: _split_data_arg(path) for name, path in args.data}
+    datasets: dict[str, tuple[str, str | None]] = {}
+    for name, value in args.data:
+        if name in datasets:
+            raise EsrganError(f"--data: the set name {name!r} is used twice; name the sets NAME=HR_DIR")
+        datasets[name] = _split_data_arg(name, value)
+    models, baselines = _benchmark_methods(args.model)
+    output = Path(args.output)
+    # Refuse before the (long) run, not after it.
+    check_tables_writable(output, overwrite=args.overwrite)
+    if args.report:
+        check_report_writable(Path(args.report), overwrite=args.overwrite)
     settings = BenchmarkSettings(
         scale=args.scale,
+        crop_border=args.crop_border,
         y_rounding=not args.float_y,
         niqe=not args.no_niqe,
         back_projection=args.back_projection,
+        back_projection_variant=args.bp_variant,
         tile=args.tile,
+        tile_overlap=args.tile_overlap,
         device=args.device,
-        save_images_dir=Path(args.output) / "images" if args.save_images else None,
+        half=args.half,
+        save_images_dir=output / "images" if args.save_images else None,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        comparisons=bool(args.report),
+        gray_mode=args.gray,
     )
-    result = run_benchmark(
-        datasets=datasets,
-        models=dict(args.model),
-        baselines=args.baseline if args.baseline is not None else ["bicubic"],
-        settings=settings,
-    )
-    written = write_tables(result, Path(args.output), overwrite=args.overwrite)
+    result = run_benchmark(datasets, models=models, baselines=baselines, settings=settings)
     print(result.summary_markdown())
-    for path in written:
+    for path in write_tables(result, output, overwrite=args.overwrite):
         print(f"wrote {path}")
+    if args.save_images:
+        print(f"wrote SR images under {output / 'images'}")
     if args.report:
-        index = write_html_report(result, Path(args.report), overwrite=args.overwrite)
-        print(f"wrote {index}")
+        print(f"wrote {write_html_report(result, Path(args.report), overwrite=args.overwrite)}")
     return EXIT_OK
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="PSNR/SSIM (Y), NIQE and PIRM RMSE of SR images computed elsewhere")
+    p = sub.add_parser(
+        "evaluate",
+        help="PSNR/SSIM (Y), NIQE and PIRM RMSE of SR images computed elsewhere",
+        description="Score every image of SR_DIR against the HR image of the same name in HR_DIR "
+        "(baby_out.png, baby_rlt.png or babyx4.png pair with baby.png); every HR image needs one SR image.",
+    )
     p.add_argument("sr_dir", help="folder of super-resolved images")
-    p.add_argument("hr_dir", help="folder of ground-truth images (matched by file name)")
+    p.add_argument("hr_dir", help="folder of ground-truth images")
     p.add_argument("--crop-border", type=int, default=4, help="pixels removed at each border (default: 4)")
-    p.add_argument("--float-y", action="store_true", help="unrounded Y (BasicSR convention)")
+    p.add_argument("--float-y", action="store_true", help="unrounded Y (BasicSR's convention)")
     p.add_argument("--no-niqe", action="store_true", help="skip NIQE")
-    p.add_argument("--modcrop", action="store_true", help="crop HR to the SR size when they differ")
-    p.add_argument("-o", "--output", default=None, help="folder for tables (default: print only)")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument(
+        "--modcrop", action="store_true", help="crop an HR larger than its SR (by a mod-crop) to the SR size"
+    )
+    p.add_argument(
+        "--gray",
+        choices=["replicate", "keep"],
+        default="replicate",
+        help="gray HR images: replicate to RGB (default) or keep gray (MATLAB scripts)",
+    )
+    p.add_argument("--name", default=None, help="method name in the tables (default: SR_DIR's name)")
+    p.add_argument("--dataset", default=None, help="set name in the tables (default: HR_DIR's name)")
+    p.add_argument(
+        "-o", "--output", default=None, help="folder for results.md/.csv/.json (default: print only)"
+    )
+    p.add_argument(
+        "--report", default=None, metavar="DIR", help="write an HTML page with side-by-side zoomed crops"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing result files")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_evaluate)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from esrgan.eval import evaluate_folders, write_tables
+    from esrgan.eval import evaluate_folders, write_html_report, write_tables
+    from esrgan.eval.report import check_report_writable
+    from esrgan.eval.tables import check_tables_writable
 
+    if args.output:
+        check_tables_writable(Path(args.output), overwrite=args.overwrite)
+    if args.report:
+        check_report_writable(Path(args.report), overwrite=args.overwrite)
     result = evaluate_folders(
         Path(args.sr_dir),
         Path(args.hr_dir),
@@ -334,12 +436,172 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         y_rounding=not args.float_y,
         niqe=not args.no_niqe,
         modcrop=args.modcrop,
+        dataset=args.dataset,
+        method=args.name,
+        progress=not args.quiet,
+        comparisons=bool(args.report),
+        gray_mode=args.gray,
     )
     print(result.summary_markdown())
+    summary = result.summaries()[0]
+    print(f"PIRM RMSE (rounded Y, sqrt of the mean MSE): {summary.rmse:.4f}")
     if args.output:
         for path in write_tables(result, Path(args.output), overwrite=args.overwrite):
             print(f"wrote {path}")
+    if args.report:
+        print(f"wrote {write_html_report(result, Path(args.report), overwrite=args.overwrite)}")
     return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------------
+# prepare
+
+
+def _add_prepare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "prepare",
+        help="cut training images into sub-images (BasicSR extract_subimages), optionally with bicubic LR",
+        description="Cut every image in SRC into CROP_SIZE sub-images with a sliding window (positions 0, "
+        "STEP, ... plus one flush with the far edge when more than THRESH_SIZE pixels are left) and write "
+        "them to DST as {name}_s{idx:03d}.png. With --scale and --lr-dst, also write MATLAB-bicubic LR "
+        "sub-images with the same names.",
+    )
+    p.add_argument("src", help="folder of training images (e.g. DIV2K_train_HR)")
+    p.add_argument("dst", help="output folder for the sub-images")
+    p.add_argument("--crop-size", type=int, default=480, help="sub-image size (default: %(default)s)")
+    p.add_argument("--step", type=int, default=240, help="sliding-window step (default: %(default)s)")
+    p.add_argument(
+        "--thresh-size",
+        type=int,
+        default=0,
+        help="add a window flush with the edge if more pixels than this are left (default: %(default)s)",
+    )
+    p.add_argument("--scale", type=int, default=None, help="also write LR sub-images downscaled by N")
+    p.add_argument("--lr-dst", default=None, metavar="DIR", help="output folder for the LR sub-images")
+    p.add_argument("--compression", type=int, default=3, help="PNG compression 0-9 (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=1, help="parallel processes (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing sub-images")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_prepare)
+
+
+def _run_prepare(args: argparse.Namespace) -> int:
+    from esrgan.data.prepare import extract_subimages
+
+    summary = extract_subimages(
+        args.src,
+        args.dst,
+        crop_size=args.crop_size,
+        step=args.step,
+        thresh_size=args.thresh_size,
+        scale=args.scale,
+        lr_dst_dir=args.lr_dst,
+        compression_level=args.compression,
+        overwrite=args.overwrite,
+        num_workers=args.workers,
+        progress=not args.quiet,
+    )
+    for path, reason in summary.skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    for path, message in summary.failed:
+        print(f"failed  {path}: {message}", file=sys.stderr)
+    lr = f", {summary.lr_subimages} LR sub-images -> {args.lr_dst}" if args.lr_dst else ""
+    print(
+        f"{summary.images} images -> {summary.subimages} sub-images in {args.dst}{lr}; "
+        f"{len(summary.skipped)} skipped, {len(summary.failed)} failed"
+    )
+    return EXIT_SOME_FAILED if summary.failed else EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------------
+# train, interpolate, interpolate-images
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train ESRGAN / SRGAN / SRResNet from a YAML config (resumes automatically)",
+        description="Train per CONFIG with dotted KEY=VALUE overrides (e.g. optim.lr_g=1e-4 "
+        "train.total_iters=5000). A run folder that already holds checkpoints is resumed from the latest "
+        "one. For several processes: torchrun --nproc-per-node N -m esrgan train CONFIG ...",
+    )
+    p.add_argument("config", help="experiment YAML (see configs/)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides, e.g. data.batch_size=8")
+    p.add_argument("--run-dir", default=None, help="run folder (default: runs/NAME from the config)")
+    p.add_argument("--no-resume", action="store_true", help="start over; earlier checkpoints are moved aside")
+    p.set_defaults(run=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from esrgan.config import load_config
+    from esrgan.train.loop import TRAIN_LOGGER, train
+
+    bad = [o for o in args.overrides if "=" not in o]
+    if bad:
+        raise EsrganError(f"overrides must be KEY=VALUE, got {' '.join(bad)} (for example optim.lr_g=1e-4)")
+    cfg = load_config(args.config, args.overrides)
+    progress = logging.getLogger(TRAIN_LOGGER)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    progress.addHandler(handler)
+    progress.propagate = False
+    progress.setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    result = train(cfg, args.run_dir, resume=not args.no_resume)
+    print(f"generator: {result.model_path}")
+    return EXIT_OK
+
+
+def _add_interpolate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "interpolate",
+        help="network interpolation: blend the weights of a PSNR and a GAN model",
+        description="theta = (1 - alpha) * PSNR_MODEL + alpha * GAN_MODEL, parameter by parameter "
+        "(ESRGAN §3.4). Both must share architecture and hyperparameters. Writes self-describing "
+        "safetensors.",
+    )
+    p.add_argument("psnr_model", help="model A (alpha = 0), e.g. the PSNR-oriented model")
+    p.add_argument("gan_model", help="model B (alpha = 1), e.g. the ESRGAN model fine-tuned from A")
+    p.add_argument("--alpha", type=float, required=True, help="weight of GAN_MODEL in [0, 1] (ESRGAN: 0.8)")
+    p.add_argument("-o", "--output", required=True, help="output .safetensors file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(run=_run_interpolate)
+
+
+def _run_interpolate(args: argparse.Namespace) -> int:
+    from esrgan.weights import interpolate_models, save_model
+
+    model = interpolate_models(args.psnr_model, args.gan_model, args.alpha)
+    metadata = {"esrgan.interpolation": {"a": args.psnr_model, "b": args.gan_model, "alpha": args.alpha}}
+    path = save_model(model, args.output, metadata=metadata, overwrite=args.overwrite)
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _add_interpolate_images(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "interpolate-images",
+        help="image interpolation: blend same-named images of two folders pixel by pixel",
+        description="OUT = (1 - alpha) * A + alpha * B for every image of A_DIR and the file of the same "
+        "name in B_DIR (the baseline ESRGAN compares network interpolation with).",
+    )
+    p.add_argument("a_dir", help="folder A (alpha = 0), e.g. outputs of the PSNR model")
+    p.add_argument("b_dir", help="folder B (alpha = 1), e.g. outputs of the GAN model")
+    p.add_argument("--alpha", type=float, required=True, help="weight of B in [0, 1]")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.set_defaults(run=_run_interpolate_images)
+
+
+def _run_interpolate_images(args: argparse.Namespace) -> int:
+    from esrgan.ops.interpolation import interpolate_image_folders
+
+    summary = interpolate_image_folders(
+        args.a_dir, args.b_dir, args.alpha, args.output, overwrite=args.overwrite
+    )
+    for path, reason in summary.skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    print(f"{len(summary.written)} images written to {args.output}, {len(summary.skipped)} skipped")
+    return EXIT_SOME_FAILED if summary.skipped else EXIT_OK
 
 
 # --------------------------------------------------------------------------------------------------
@@ -361,6 +623,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_convert(sub)
     _add_benchmark(sub)
     _add_evaluate(sub)
+    _add_prepare(sub)
+    _add_train(sub)
+    _add_interpolate(sub)
+    _add_interpolate_images(sub)
     return parser
 
 

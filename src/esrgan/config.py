@@ -271,12 +271,20 @@ class TrainConfig:
     keep_last: int = 3  # number of most recent checkpoints kept on disk
     log_every: int = 100
     seed: int = 0
+    device: str = "auto"  # auto (CUDA if available, else CPU), cpu, cuda, cuda:1; torchrun: cuda:LOCAL_RANK
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast; fp16 (CUDA only) adds a GradScaler
+    # torch.use_deterministic_algorithms + no cuDNN autotuning: bit-exact resume on CUDA (slower). CPU runs
+    # are bit-exactly resumable without it.
+    deterministic: bool = False
+    val_samples: int = 4  # validation images saved as PNG per validation (the first N of the set)
 
     def __post_init__(self) -> None:
         _check(self.total_iters >= 1, f"train.total_iters must be >= 1, got {self.total_iters}")
         _check(0.0 <= self.ema_decay < 1.0, f"train.ema_decay must lie in [0, 1), got {self.ema_decay}")
         for name in ("val_every", "checkpoint_every", "keep_last", "log_every"):
             _check(getattr(self, name) >= 1, f"train.{name} must be >= 1, got {getattr(self, name)}")
+        _check(self.val_samples >= 0, f"train.val_samples must be >= 0, got {self.val_samples}")
+        _check(bool(self.device.strip()), "train.device must not be empty (auto, cpu, cuda, cuda:1, ...)")
 
 
 @dataclass(frozen=True)

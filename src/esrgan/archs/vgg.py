@@ -50,8 +50,8 @@ def find_vgg19_weights(path: str | os.PathLike[str] | None = None) -> Path:
     if hub.is_file():
         return hub
     raise WeightsError(
-        f"the perceptual loss needs torchvision's ImageNet VGG19 weights ({VGG19_FILENAME}); not found in the "
-        f"torch hub cache ({hub}). Download {VGG19_URL} to that folder or pass its path."
+        f"the perceptual loss needs torchvision's ImageNet VGG19 weights ({VGG19_FILENAME}); not found in "
+        f"the torch hub cache ({hub}). Download {VGG19_URL} to that folder or pass its path."
     )
 
 
@@ -105,11 +105,17 @@ class VGG19FeatureExtractor(nn.Module):
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # a truncated download, an HTML error page saved as .pth, …
             raise WeightsError(f"cannot read VGG19 weights {path}: {exc}") from exc
+        if not isinstance(state, dict):
+            raise WeightsError(f"{path} holds a {type(state).__name__}, not torchvision's VGG19 state dict")
         wanted = self.features.state_dict()
         missing = [f"features.{k}" for k in wanted if f"features.{k}" not in state]
         if missing:
             raise WeightsError(f"{path} is not torchvision's VGG19 weights file (missing {missing[:3]})")
-        self.features.load_state_dict({k: state[f"features.{k}"] for k in wanted})
+        try:
+            self.features.load_state_dict({k: state[f"features.{k}"] for k in wanted})
+        except RuntimeError as exc:  # the right names with other shapes (another VGG variant)
+            first = " ".join(str(exc).splitlines()[:3])
+            raise WeightsError(f"{path} is not torchvision's VGG19 weights file: {first}") from exc
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         if self.use_input_norm:

@@ -6,14 +6,15 @@ Sample contract (both datasets): ``{"lq": Tensor, "gt": Tensor, "path": str}`` w
 16-bit by 65535; gray images get three identical channels; alpha is dropped.
 
 LR made on the fly is exactly the evaluation protocol (SPEC §6.4): the HR image is mod-cropped to the scale
-and downscaled with `esrgan.ops.matlab_resize` (float64, MATLAB bicubic with antialiasing); with ``quantize_lr``
-(the default) it is then rounded to the HR's integer levels as ``imwrite`` would, which for 8-bit images *is*
-`downscale_uint8`, so an LR folder written by ``esrgan prepare`` and the on-the-fly LR give identical samples.
+and downscaled with `esrgan.ops.matlab_resize` (float64, MATLAB bicubic with antialiasing); with
+``quantize_lr`` (the default) it is then rounded to the HR's integer levels as ``imwrite`` would, which for
+8-bit images *is* `downscale_uint8`, so an LR folder written by ``esrgan prepare`` and the on-the-fly LR give
+identical samples.
 
 Training patches do not downscale the whole image: `matlab_downscale_crop` resizes only a window a few LR
 pixels larger than the patch, which gives the same pixels as cropping the whole-image LR (the bicubic kernel
-at ×1/s reaches less than 2 LR pixels beyond a pixel's own s×s block; tested at every position). Measured on this
-machine (docs/benchmarks/data.md): 0.3 ms for a 32×32 ×4 patch against 2 ms for a whole 480×480 sub-image
+at ×1/s reaches less than 2 LR pixels beyond a pixel's own s×s block; tested at every position). Measured on
+this machine (docs/benchmarks/data.md): 0.3 ms for a 32×32 ×4 patch against 2 ms for a whole 480×480 sub-image
 and 27 ms for a 2040×1356 DIV2K image, while decoding the 480×480 PNG takes 6–7 ms. So there is no LR cache:
 it would save nothing measurable and cost memory in every worker.
 """
@@ -136,7 +137,7 @@ def _header_size(path: Path) -> tuple[int, int]:
         with PILImage.open(path) as im:
             width, height = im.size
         return height, width
-    except (OSError, ValueError, SyntaxError) as e:  # e.g. TIFF codecs only tifffile knows
+    except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as e:  # e.g. TIFF via tifffile
         logger.debug("%s: Pillow cannot read the header (%s); decoding the file", path, e)
         pixels = load_rgb(path)
         return int(pixels.shape[0]), int(pixels.shape[1])
@@ -233,7 +234,7 @@ def _check_patch_sizes(cfg: DataConfig) -> None:
 class PairedImageDataset(Dataset[Sample]):
     """Random aligned LR/HR training patches (BasicSR ``PairedImageDataset`` semantics, SPEC §6.6).
 
-    Item ``SampleKey(index, epoch)`` (a plain ``int`` means epoch 0) is image ``index``: an LR patch of
+    Item ``SampleKey(item, epoch)`` (a plain ``int`` means epoch 0) is image ``item``: an LR patch of
     ``gt_size/scale`` pixels at a uniformly random position of the LR image, the HR patch of ``gt_size`` at
     ``scale ×`` that position, then the same random flips/transpose on both (8 dihedral maps with
     ``use_hflip`` and ``use_rot``). All random numbers come from `sample_rng(seed, epoch, index)`, so an item

@@ -5,8 +5,8 @@ Each image is cut with a sliding window of ``crop_size`` moved by ``step``: top-
 the bottom edge if the rows left over, ``H − (last + crop_size)``, are more than ``thresh_size``; the same
 for the width. Windows are numbered row by row from 1 and written as ``{name}_s{idx:03d}.png`` with PNG
 compression level 3 (BasicSR's value). ``name`` is the file stem with a trailing ``x2``/``x3``/``x4``/``x8``
-removed, so sub-images cut from DIV2K's ``0001x4.png`` share their names with the HR ones (BasicSR removes
-those letters anywhere in the name; only the suffix is removed here).
+after a digit removed, so sub-images cut from DIV2K's ``0001x4.png`` share their names with the HR ones
+(BasicSR removes those letters anywhere in the name, so "box4" became "bo"; here only such a suffix goes).
 
 With ``scale`` and ``lr_dst_dir``, the HR image is first mod-cropped to ``scale``, its whole-image LR is made
 by MATLAB bicubic (`esrgan.data.datasets.matlab_downscale`, the evaluation protocol) and LR sub-images of
@@ -41,7 +41,7 @@ __all__ = ["PrepareSummary", "extract_subimages", "subimage_positions", "subimag
 
 logger = logging.getLogger(__name__)
 
-_SCALE_SUFFIX = re.compile(r"x(2|3|4|8)$")
+_SCALE_SUFFIX = re.compile(r"(?<=\d)x(2|3|4|8)$")  # DIV2K/Flickr2K LR names: 0001x4
 
 
 def subimage_positions(length: int, crop_size: int, step: int, thresh_size: int = 0) -> list[int]:

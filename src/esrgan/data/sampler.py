@@ -1,12 +1,12 @@
 """Where every random number of the training data comes from: an infinite, resumable, sharded sample order.
 
-The training stream of one process (rank) is an endless sequence of `SampleKey(index, epoch)`: epoch ``e`` is
+The training stream of one process (rank) is an endless sequence of `SampleKey(item, epoch)`: epoch ``e`` is
 a permutation of the dataset drawn from ``(seed, e)``, padded and dealt out across ranks like
 `torch.utils.data.DistributedSampler`; the random crop and augmentation of a sample are drawn from
 ``(seed, epoch, index)`` by `sample_rng`. Nothing depends on worker processes, global RNG state or what
 happened before, so position ``p`` of the stream is a pure function of ``(seed, rank, world_size, p)``. That
-is what makes resuming exact: start the stream at ``start_step · batch_size`` and the batches from there on are
-bit-identical to those of an uninterrupted run.
+is what makes resuming exact: start the stream at ``start_step · batch_size`` and the batches from there on
+are bit-identical to those of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -26,9 +26,12 @@ _SAMPLE_TAG = 0x5A3E
 
 
 class SampleKey(NamedTuple):
-    """What the sampler hands to the dataset: which item, and in which epoch (for its random draws)."""
+    """What the sampler hands to the dataset: which item, and in which epoch (for its random draws).
 
-    index: int
+    (The field is ``item``, not ``index``, which would shadow ``tuple.index``.)
+    """
+
+    item: int
     epoch: int
 
 

@@ -96,7 +96,8 @@ class BenchmarkSettings:
         scale: SR factor. ``None``: the models' common ``scale`` (they must agree), or 4 with baselines only.
         crop_border: pixels removed from each side before PSNR/SSIM/NIQE/RMSE; ``None`` = scale.
         y_rounding: MATLAB uint8 Y (default, published tables) or float Y (BasicSR) for PSNR/SSIM.
-        niqe: compute NIQE of every SR (the slowest metric; images need ≥ 96×96 pixels after the crop).
+        niqe: compute NIQE of every SR (the slowest metric; it needs two 96×96 blocks after the crop, else
+            ``None``).
         back_projection: N > 0 adds a ``"<method>+BP<N>"`` row per method (module docstring).
         back_projection_variant: ``"reverse_filter"`` (ESRGAN PIRM) or ``"ibp"``.
         tile, tile_overlap, device, half: passed to the :class:`~esrgan.inference.upscaler.Upscaler` of
@@ -391,7 +392,8 @@ def score_image(
 ) -> tuple[float, float, float | None, float]:
     """``(psnr, ssim, niqe, rmse)`` of one uint8 RGB SR against its HR (module docstring for conventions).
 
-    NIQE is ``None`` when not requested or when the cropped image is smaller than one 96×96 NIQE block.
+    NIQE is ``None`` (with a warning) when not requested or undefined for the image: fewer than two 96×96
+    blocks after the crop, or only flat blocks (:class:`esrgan.metrics.NiqeUndefinedError`).
     """
     from esrgan import metrics
 
@@ -400,11 +402,10 @@ def score_image(
     rmse = math.sqrt(metrics.mse(sr, hr, crop_border=crop_border, y_channel=True, y_rounding=True))
     n: float | None = None
     if niqe:
-        h, w = sr.shape[:2]
-        if min(h, w) - 2 * crop_border >= 96:
+        try:
             n = metrics.niqe(sr, crop_border=crop_border)
-        else:
-            logger.warning("NIQE skipped for a %d×%d image: it needs 96×96 pixels after the crop", h, w)
+        except metrics.NiqeUndefinedError as e:
+            logger.warning("NIQE left out: %s", e)
     return p, s, n, rmse
 
 

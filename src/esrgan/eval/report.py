@@ -34,7 +34,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Panel", "Comparison", "ReportImage", "choose_crop", "make_comparison", "write_html_report"]
+__all__ = [
+    "Panel",
+    "Comparison",
+    "ReportImage",
+    "check_report_writable",
+    "choose_crop",
+    "make_comparison",
+    "write_html_report",
+]
 
 THUMB_SIZE = 320  # longest side of the full-image thumbnail, in pixels
 ZOOM_TO = 192  # crops are enlarged by an integer factor to about this size
@@ -322,6 +330,23 @@ def _as_comparisons(items: Iterable[Comparison | ReportImage]) -> list[Compariso
         else:
             raise TypeError(f"expected Comparison or ReportImage items, got {type(item).__name__}")
     return out
+
+
+def check_report_writable(out_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """Path of ``out_dir/index.html``; raises if an earlier report is there (and not ``overwrite``).
+
+    Call it before a long run; :func:`write_html_report` checks every file again before writing.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise EsrganError(f"{out_dir}: exists and is not a folder; choose another report folder")
+    index = out_dir / "index.html"
+    if index.exists() and not overwrite:
+        raise EsrganError(
+            f"{index}: already exists (an earlier report); choose another folder or pass overwrite=True "
+            "(--overwrite)"
+        )
+    return index
 
 
 def write_html_report(

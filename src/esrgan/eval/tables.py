@@ -33,6 +33,7 @@ __all__ = [
     "CSV_FIELDS",
     "JSON_FORMAT",
     "atomic_write_text",
+    "check_tables_writable",
     "read_csv",
     "read_json",
     "summary_markdown",
@@ -276,19 +277,40 @@ def write_tables(
 
     Nothing is written if any of the files exists and ``overwrite`` is false (checked up front).
     """
-    out_dir = Path(out_dir)
     render = {"md": to_markdown, "csv": to_csv, "json": to_json}
     formats = list(formats)
-    unknown = [f for f in formats if f not in render]
+    paths = check_tables_writable(out_dir, overwrite=overwrite, stem=stem, formats=formats)
+    for fmt, path in zip(formats, paths, strict=True):
+        atomic_write_text(path, render[fmt](result), overwrite=overwrite)
+    return paths
+
+
+def check_tables_writable(
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    stem: str = "results",
+    formats: Iterable[str] = ("md", "csv", "json"),
+) -> list[Path]:
+    """The paths :func:`write_tables` would write; raises if one exists (unless ``overwrite``) or is a folder.
+
+    Call it before a long run so that a name clash is reported before the work, not after.
+    """
+    out_dir = Path(out_dir)
+    formats = list(formats)
+    unknown = [f for f in formats if f not in ("md", "csv", "json")]
     if unknown:
-        raise EsrganError(f"unknown table format(s) {unknown}; choose from {', '.join(render)}")
+        raise EsrganError(f"unknown table format(s) {unknown}; choose from md, csv, json")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise EsrganError(f"{out_dir}: exists and is not a folder; choose another output folder")
     paths = [out_dir / f"{stem}.{fmt}" for fmt in formats]
+    for p in paths:
+        if p.is_dir():
+            raise EsrganError(f"{p}: is a folder; choose another output folder")
     if not overwrite:
         existing = [p for p in paths if p.exists()]
         if existing:
             raise EsrganError(
                 f"{existing[0]}: already exists; choose another folder or pass overwrite=True (--overwrite)"
             )
-    for fmt, path in zip(formats, paths, strict=True):
-        atomic_write_text(path, render[fmt](result), overwrite=overwrite)
     return paths

@@ -11,8 +11,8 @@ return per-image ``(N,)`` tensors (for validation during training). See each mod
 
 from __future__ import annotations
 
-from esrgan.metrics.niqe import niqe
+from esrgan.metrics.niqe import NiqeUndefinedError, niqe
 from esrgan.metrics.psnr import mse, psnr, psnr_torch, rmse_pirm
 from esrgan.metrics.ssim import ssim, ssim_torch
 
-__all__ = ["mse", "niqe", "psnr", "psnr_torch", "rmse_pirm", "ssim", "ssim_torch"]
+__all__ = ["NiqeUndefinedError", "mse", "niqe", "psnr", "psnr_torch", "rmse_pirm", "ssim", "ssim_torch"]

@@ -17,8 +17,9 @@ Steps (``computequality.m``), all blocks of a scale processed at once:
 Flat windows. Mathematically Î = 0 wherever the 7×7 window is constant, but in float64 ``I − w∗I`` there is
 rounding noise of either sign (the window sums to 1 − 1e-16), and the AGGD fit *counts* the negative and
 positive samples, so that noise changes the score: Set14 ``baboon.png`` (13 such pixels) reads 5.72996 with
-the noise left in, 5.72971 / 5.72996 with all of it forced positive / negative, and 5.729574 with exact zeros
-— the MATLAB R2021a value is 5.72957338, so MATLAB's ``imfilter`` returns exact zeros there and so do we.
+the noise left in, 5.72971 / 5.72996 with all of it forced positive / negative, and 5.729574 with exact
+zeros — the MATLAB R2021a value is 5.72957338, so MATLAB's ``imfilter`` returns exact zeros there, and so do
+we.
 Images with large flat areas move much more (Set14 ``face.png`` 8.790 → 8.493, Set5 ``head.png`` 8.716 →
 8.351); BasicSR's float32 pipeline gets the zeros by accident of precision (5.7295763).
 
@@ -33,15 +34,23 @@ from functools import lru_cache
 from importlib import resources
 
 import numpy as np
-from scipy.ndimage import correlate, maximum_filter, minimum_filter
+from scipy.ndimage import correlate, correlate1d, maximum_filter, minimum_filter
 from scipy.special import gamma
 
 from esrgan.ops.color import rgb_to_y
 from esrgan.ops.matlab_resize import imresize
 
-__all__ = ["niqe", "niqe_features", "BLOCK_SIZE"]
+__all__ = ["niqe", "niqe_blocks", "niqe_features", "NiqeUndefinedError", "BLOCK_SIZE", "MIN_BLOCKS"]
 
 BLOCK_SIZE = 96
+#: Blocks with finite features needed to fit the image's Gaussian (a covariance needs two samples).
+MIN_BLOCKS = 2
+
+
+class NiqeUndefinedError(ValueError):
+    """The image has fewer than :data:`MIN_BLOCKS` scorable 96×96 blocks (too small, or flat blocks only)."""
+
+
 _SHIFTS = ((0, 1), (1, 0), (1, 1), (-1, 1))  # MATLAB circshift offsets (rows, cols)
 
 
@@ -101,10 +110,27 @@ def _block_features(mscn: np.ndarray, block: int) -> np.ndarray:
     return np.stack(feats, axis=1)
 
 
+@lru_cache(maxsize=1)
+def _separable_window() -> np.ndarray | None:
+    """1-D factor ``u`` of the release's window (``w = u·uᵀ``, a normalised Gaussian); None if not rank 1."""
+    window = _pristine_model()[2]
+    c = window.shape[0] // 2
+    u = window[:, c] / np.sqrt(window[c, c])
+    return u if np.allclose(np.outer(u, u), window, rtol=0, atol=1e-15) else None
+
+
+def _filter(img: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """``imfilter(img, window, 'replicate')``; two 1-D passes for the release's (separable) window."""
+    u = _separable_window()
+    if u is not None and window is _pristine_model()[2]:
+        return correlate1d(correlate1d(img, u, axis=0, mode="nearest"), u, axis=1, mode="nearest")
+    return correlate(img, window, mode="nearest")
+
+
 def _mscn(img: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """Mean-subtracted contrast-normalised coefficients; exactly 0 where the window is flat (module
-    docstring).""" mu = correlate(img, window, mode="nearest")  # imfilter(…, 'replicate')
-    sigma = np.sqrt(np.abs(correlate(img * img, window, mode="nearest") - mu * mu))
+    """Mean-subtracted contrast-normalised coefficients; exactly 0 where the window is flat (see above)."""
+    mu = _filter(img, window)
+    sigma = np.sqrt(np.abs(_filter(img * img, window) - mu * mu))
     mscn = (img - mu) / (sigma + 1)
     size = window.shape
     flat = maximum_filter(img, size=size, mode="nearest") == minimum_filter(img, size=size, mode="nearest")
@@ -133,16 +159,30 @@ def niqe_features(luma: np.ndarray, *, block_size: int = BLOCK_SIZE) -> np.ndarr
     return np.concatenate(per_scale, axis=1)
 
 
+def niqe_blocks(height: int, width: int, *, crop_border: int = 0) -> int:
+    """Number of 96×96 NIQE blocks of an ``height × width`` image after removing ``crop_border`` pixels."""
+    h, w = height - 2 * crop_border, width - 2 * crop_border
+    return max(0, h // BLOCK_SIZE) * max(0, w // BLOCK_SIZE)
+
+
 def niqe(img: np.ndarray, *, crop_border: int = 0) -> float:
     """Natural Image Quality Evaluator score of one image (lower is better), MATLAB ``niqe_release``.
 
     Args:
-        img: ``H×W×3`` uint8 RGB (converted to MATLAB's rounded uint8 Y) or ``H×W`` / ``H×W×1`` uint8 gray;
-            at least 96×96 after cropping. Only the top-left multiple of 96 pixels in each axis is scored.
+        img: ``H×W×3`` uint8 RGB (converted to MATLAB's rounded uint8 Y) or ``H×W`` / ``H×W×1`` uint8 gray
+            with at least two 96×96 blocks after cropping (e.g. 96×192). Only the top-left multiple of 96
+            pixels in each axis is scored.
         crop_border: pixels removed from each side first (PIRM: 4; BasicSR's NIQE test: 0).
 
     Returns:
         The score as a Python float (Set14 ``baboon.png``: 5.729574; MATLAB R2021a 5.72957338; tested).
+
+    Raises:
+        NiqeUndefinedError: fewer than two blocks with finite features — the image is too small, or its blocks
+            are flat (a flat block has no negative or positive MSCN samples, so its AGGD fit is NaN and it is
+            left out, as MATLAB's ``nanmean``/``nancov`` do). MATLAB itself would fail on zero such blocks
+            and, on one, silently use the *scalar* variance of its 36 features as the covariance (``nancov``
+            of a vector); neither is a meaningful score.
     """
     img = np.asarray(img)
     if img.dtype != np.uint8:
@@ -158,10 +198,22 @@ def niqe(img: np.ndarray, *, crop_border: int = 0) -> float:
     if crop_border:
         luma = luma[crop_border:-crop_border, crop_border:-crop_border]
 
+    blocks = niqe_blocks(*luma.shape)
+    if blocks < MIN_BLOCKS:
+        raise NiqeUndefinedError(
+            f"NIQE needs at least {MIN_BLOCKS} blocks of {BLOCK_SIZE}×{BLOCK_SIZE} pixels (e.g. 96×192) "
+            f"after the {crop_border}-pixel border crop; this {luma.shape[0]}×{luma.shape[1]} image has "
+            f"{blocks}"
+        )
     mu_pris, cov_pris, _ = _pristine_model()
     feats = niqe_features(luma)
-    mu_dist = np.nanmean(feats, axis=0)
     complete = feats[~np.isnan(feats).any(axis=1)]
+    if len(complete) < MIN_BLOCKS:
+        raise NiqeUndefinedError(
+            f"NIQE is undefined here: only {len(complete)} of {len(feats)} blocks have texture (flat blocks "
+            f"have no MSCN statistics); it needs at least {MIN_BLOCKS}"
+        )
+    mu_dist = np.nanmean(feats, axis=0)
     cov_dist = np.cov(complete, rowvar=False)
     diff = mu_pris - mu_dist
     return float(np.sqrt(diff @ np.linalg.pinv((cov_pris + cov_dist) / 2) @ diff))

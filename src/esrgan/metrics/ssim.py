@@ -111,8 +111,12 @@ def ssim_torch(
             f"SSIM needs at least {WINDOW_SIZE}×{WINDOW_SIZE} pixels after cropping, got {h}×{w}"
         )
     g = torch.as_tensor(gaussian_kernel_1d(), dtype=a.dtype, device=a.device)
-    planes = torch.cat([a, b, a * a, b * b, a * b], dim=1).reshape(n * 5 * c, 1, h, w)
-    stats = F.conv2d(F.conv2d(planes, g.view(1, 1, -1, 1)), g.view(1, 1, 1, -1))  # valid, separable
+    planes = torch.cat([a, b, a * a, b * b, a * b], dim=1)  # N × 5C × H × W
+    k = 5 * c
+    # Valid, separable, one group per plane (a depthwise conv is ~4× faster on CPU than N·5C single-plane
+    # images through one 1-channel filter).
+    stats = F.conv2d(planes, g.view(1, 1, -1, 1).expand(k, 1, WINDOW_SIZE, 1), groups=k)
+    stats = F.conv2d(stats, g.view(1, 1, 1, -1).expand(k, 1, 1, WINDOW_SIZE), groups=k)
     mu_x, mu_y, xx, yy, xy = stats.reshape(n, 5, c, h - WINDOW_SIZE + 1, w - WINDOW_SIZE + 1).unbind(1)
     c1, c2 = 0.01**2, 0.03**2
     mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y

@@ -3,6 +3,7 @@
 * :mod:`esrgan.ops.matlab_resize` — MATLAB bicubic ``imresize`` (numpy reference + torch fast path),
   ``downscale_uint8`` (benchmark LR protocol), ``modcrop``.
 * :mod:`esrgan.ops.color` — BT.601 YCbCr / Y exactly as MATLAB ``rgb2ycbcr`` (RGB input).
+* :mod:`esrgan.ops.interpolation` — image interpolation ``(1 − α)·A + α·B`` (SPEC §9).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from esrgan.ops.color import (
     ycbcr_to_rgb,
     ycbcr_to_rgb_torch,
 )
+from esrgan.ops.interpolation import interpolate_image_folders, interpolate_images
 from esrgan.ops.matlab_resize import (
     downscale_uint8,
     imresize,
@@ -28,6 +30,8 @@ __all__ = [
     "downscale_uint8",
     "imresize",
     "imresize_reference",
+    "interpolate_image_folders",
+    "interpolate_images",
     "modcrop",
     "resize_weights",
     "rgb_to_y",

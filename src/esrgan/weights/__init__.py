@@ -7,6 +7,7 @@ layout → rename to our keys → infer hyperparameters from tensor shapes (or r
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Mapping
@@ -156,7 +157,8 @@ def load_model(
     device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> nn.Module:
-    """A generator in eval mode from a file (any supported layout), a bundled or zoo model name, or a module."""
+    """A generator in eval mode from a file (any supported layout), a bundled or zoo model name, or a
+    module."""
     if isinstance(name_or_path, nn.Module):
         return name_or_path.to(device).eval()
     weights = read_generator_weights(resolve_weights(name_or_path, progress=progress))
@@ -237,17 +239,22 @@ def interpolate_models(a: ModelSource, b: ModelSource, alpha: float) -> nn.Modul
     """
     if not 0.0 <= alpha <= 1.0:
         raise WeightsError(f"alpha must be between 0 and 1, got {alpha}")
-    model_a, model_b = load_model(a), load_model(b)
+    # Blend into a copy: a module passed in by the caller is left untouched.
+    model_a = load_model(copy.deepcopy(a) if isinstance(a, nn.Module) else a)
+    model_b = b if isinstance(b, nn.Module) else load_model(b)
     desc_a = (getattr(model_a, "arch_name", type(model_a).__name__), getattr(model_a, "hparams", None))
     desc_b = (getattr(model_b, "arch_name", type(model_b).__name__), getattr(model_b, "hparams", None))
     if desc_a != desc_b:
         raise WeightsError(
-            f"cannot interpolate {desc_a[0]}{desc_a[1]} with {desc_b[0]}{desc_b[1]}: the two models must share "
-            "architecture and hyperparameters (the GAN model fine-tuned from the PSNR model)"
+            f"cannot interpolate {desc_a[0]}{desc_a[1]} with {desc_b[0]}{desc_b[1]}: the two models must "
+            "share architecture and hyperparameters (the GAN model fine-tuned from the PSNR model)"
         )
     sd_a, sd_b = model_a.state_dict(), model_b.state_dict()
+    if {k: v.shape for k, v in sd_a.items()} != {k: v.shape for k, v in sd_b.items()}:
+        raise WeightsError("cannot interpolate: the two models have different parameter names or shapes")
     blended = {
-        k: (1 - alpha) * v + alpha * sd_b[k] if v.is_floating_point() else v.clone() for k, v in sd_a.items()
+        k: (1 - alpha) * v + alpha * sd_b[k].to(v) if v.is_floating_point() else v.clone()
+        for k, v in sd_a.items()
     }
     model_a.load_state_dict(blended)
     return model_a.eval()

@@ -11,7 +11,6 @@ import json
 import os
 import pickle
 import tempfile
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,11 +86,17 @@ def _read_pickle(path: Path) -> RawWeights:
         if "Unsupported global" in text:
             raise WeightsError(
                 f"{path} contains Python objects besides tensors; it was not loaded because unpickling them "
-                "could execute code. If you trust the file, convert it to safetensors with the tool that made it."
+                "could execute code. If you trust the file, convert it to safetensors with the tool that "
+                "made it."
             ) from exc
         raise WeightsError(f"{path} is not a PyTorch weights file, or it is corrupt") from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise WeightsError(f"{path} could not be read (truncated or corrupt download?): {exc}") from exc
+    except Exception as exc:
+        # The weights-only unpickler runs no code from the file, so any other failure means damaged bytes:
+        # RuntimeError/BadZipFile for a cut zip, and EOFError, KeyError, IndexError, struct.error, … from a
+        # damaged legacy (pre-1.6, non-zip) pickle.
+        raise WeightsError(
+            f"{path} could not be read (truncated or corrupt download?): {type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(obj, Mapping):
         raise WeightsError(f"{path} holds a {type(obj).__name__}, not a dict of tensors")
     sd, found = unwrap_state_dict(obj, path)
@@ -150,10 +155,18 @@ def _atomic_write(path: Path, overwrite: bool, write: Any) -> Path:
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def default_file_mode() -> int:
+    """The permissions `open()` would give a new file (0o666 minus the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def model_metadata(

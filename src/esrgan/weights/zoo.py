@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from esrgan.errors import DownloadError
+from esrgan.weights.io import default_file_mode
 
 _CHUNK = 1 << 20
 
@@ -41,7 +42,8 @@ MODEL_ZOO: dict[str, ZooEntry] = {
             "RRDB_ESRGAN_x4",
             _gdrive("1TPrz5QKd8DHHt1k8SRtm6tMiPjz_Qene"),
             "RRDB_ESRGAN_x4.pth",
-            "ESRGAN, the paper's final GAN model (×4, DIV2K+Flickr2K+OST); official release, ESRGAN-repo keys",
+            "ESRGAN, the paper's final GAN model (×4, DIV2K+Flickr2K+OST); official release, "
+            "ESRGAN-repo keys",
         ),
         ZooEntry(
             "RRDB_PSNR_x4",
@@ -103,8 +105,14 @@ def download(entry: ZooEntry, dest: Path, *, progress: bool = True) -> Path:
         f"Download it yourself from {entry.url} and pass the file's path (esrgan upscale --model PATH), "
         f"or save it as {dest}."
     )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    except OSError as exc:  # a read-only home, a file where the folder should be, …
+        raise DownloadError(
+            f"cannot write to the model cache {dest.parent} ({exc}); set ESRGAN_CACHE to a writable folder. "
+            f"{how_to}"
+        ) from exc
     tmp = Path(tmp_name)
     digest = hashlib.sha256()
     try:
@@ -138,6 +146,7 @@ def download(entry: ZooEntry, dest: Path, *, progress: bool = True) -> Path:
                 f"downloaded {entry.name} has SHA-256 {digest.hexdigest()}, expected {entry.sha256}; "
                 f"the file was discarded. {how_to}"
             )
+        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
