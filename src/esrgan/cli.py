@@ -61,7 +61,7 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "upscale",
         help="upscale images with an ESRGAN-family model",
-        description="Upscale image files, folders or globs. Outputs go to OUTPUT_DIR as {name}_{suffix}.{ext}.",
+        description="Upscale image files, folders or globs into OUTPUT_DIR as {name}_{suffix}.{ext}.",
     )
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("-o", "--output", default="results", help="output folder (default: %(default)s)")
@@ -93,7 +93,12 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="tile size in input pixels; 0 = whole image; 'auto' = from available memory (default)",
     )
-    p.add_argument("--tile-overlap", type=int, default=16, help="tile overlap in input pixels (default: 16)")
+    p.add_argument(
+        "--tile-overlap",
+        type=int,
+        default=16,
+        help="overlap between tiles in input pixels; tiles must be larger than 3x the overlap (default: 16)",
+    )
     p.add_argument("--suffix", default="out", help="output name suffix (default: %(default)s)")
     p.add_argument("--ext", default=None, help="output format: png, jpg, webp, tif (default: same as input)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
@@ -122,7 +127,7 @@ def _run_upscale(args: argparse.Namespace) -> int:
     from esrgan.weights import interpolate_models, load_model
 
     if (args.model_b is None) != (args.alpha is None):
-        raise EsrganError("--model-b and --alpha go together: give both for network interpolation, or neither")
+        raise EsrganError("--model-b and --alpha go together: both for network interpolation, or neither")
     inputs = collect_inputs(args.inputs)
     model = load_model(args.model, device="cpu")
     if args.model_b is not None:
@@ -547,7 +552,8 @@ def _run_train(args: argparse.Namespace) -> int:
     progress.propagate = False
     progress.setLevel(logging.DEBUG if args.verbose else logging.INFO)
     result = train(cfg, args.run_dir, resume=not args.no_resume)
-    print(f"generator: {result.model_path}")
+    if result.rank == 0:
+        print(f"generator: {result.model_path}")
     return EXIT_OK
 
 

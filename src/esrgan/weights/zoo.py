@@ -65,6 +65,7 @@ MODEL_ZOO: dict[str, ZooEntry] = {
             "RealESRGAN_x2plus.pth",
             "Real-ESRGAN ×2 (pixel-unshuffle RRDBNet); BasicSR keys",
             sha256="49fafd45f8fd7aa8d31ab2a22d14d91b536c34494a5cfe31eb5d89c2fa266abb",
+            size=67_061_725,
         ),
         ZooEntry(
             "RealESRGAN_x4plus_anime_6B",
@@ -72,6 +73,7 @@ MODEL_ZOO: dict[str, ZooEntry] = {
             "RealESRGAN_x4plus_anime_6B.pth",
             "Real-ESRGAN ×4 for anime illustrations (6 RRDBs); BasicSR keys",
             sha256="f872d837d3c90ed2e05227bed711af5671a6fd1c9f7d7e91c911a61f155e99da",
+            size=17_938_799,
         ),
     )
 }
