@@ -49,59 +49,102 @@ def lr_errors(variant: str, iterations: int) -> dict[tuple[str, str], float]:
     return {k: float(np.mean(v)) for k, v in out.items()}
 
 
+Row = tuple[float, float, float, float, float]  # PSNR, SSIM, NIQE, LR error, seconds per image
+
+
+def measure() -> dict[tuple[str, str, str, int], Row]:
+    """``{(dataset, method, variant, iterations): row}``; iterations 0 (variant "–") is the SR itself."""
+    sets = {"Set5": DATA / "Set5", "Set14": DATA / "Set14"}
+    rows: dict[tuple[str, str, str, int], Row] = {}
+    for variant, iterations in RUNS:
+        settings = BenchmarkSettings(
+            back_projection=iterations, back_projection_variant=variant, progress=False, comparisons=False
+        )
+        result = run_benchmark(sets, baselines=["bicubic", "nearest"], settings=settings)
+        lr_err = lr_errors(variant, iterations)
+        for dataset in sets:
+            for method in ("bicubic", "nearest"):
+                for name, key in ((method, (dataset, method, "–", 0)), (f"{method}+BP{iterations}", None)):
+                    s = result.summary(dataset, name)
+                    assert s.niqe is not None and s.seconds is not None
+                    row = (s.psnr, s.ssim, s.niqe, lr_err[(dataset, name)], s.seconds)
+                    rows.setdefault(key or (dataset, method, variant, iterations), row)
+        print(f"done: {variant} × {iterations}", flush=True)
+    return rows
+
+
+def table(rows: dict[tuple[str, str, str, int], Row]) -> str:
+    lines = [
+        "| set | SR | BP variant | iterations | PSNR | SSIM | NIQE | LR error | ΔPSNR | ΔSSIM | ΔNIQE | "
+        "s/img (SR + BP) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for (dataset, method, variant, iterations), (p, s, n, e, t) in rows.items():
+        base = rows[(dataset, method, "–", 0)]
+        delta = (
+            "| | |" if iterations == 0 else f"{p - base[0]:+.2f} | {s - base[1]:+.4f} | {n - base[2]:+.3f} |"
+        )
+        lines.append(
+            f"| {dataset} | {method} | {variant} | {iterations} | {p:.2f} | {s:.4f} | {n:.3f} | {e:.3f} | "
+            f"{delta} {t:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+def findings(rows: dict[tuple[str, str, str, int], Row]) -> str:
+    def r(dataset: str, method: str, variant: str = "–", iterations: int = 0) -> Row:
+        return rows[(dataset, method, variant, iterations)]
+
+    b5, b14 = r("Set5", "bicubic"), r("Set14", "bicubic")
+    rf5, rf14 = r("Set5", "bicubic", "reverse_filter", 20), r("Set14", "bicubic", "reverse_filter", 20)
+    one5, five5 = r("Set5", "bicubic", "reverse_filter", 1), r("Set5", "bicubic", "reverse_filter", 5)
+    n5, n14 = r("Set5", "nearest"), r("Set14", "nearest")
+    nf5, nf14 = r("Set5", "nearest", "reverse_filter", 20), r("Set14", "nearest", "reverse_filter", 20)
+    ibp14 = r("Set14", "bicubic", "ibp", 20)
+    return (
+        "- **LR consistency.** 20 iterations of `reverse_filter` take the LR error of bicubic from "
+        f"{b5[3]:.2f} to {rf5[3]:.2f} (Set5) and {b14[3]:.2f} to {rf14[3]:.2f} (Set14); one iteration "
+        f"already removes {100 * (1 - one5[3] / b5[3]):.0f}% of it, five reach {five5[3]:.2f}. "
+        "The floor is what writing the result as uint8 (rounding, clipping to [0, 255]) leaves; "
+        "on float images, without that final rounding, it keeps falling (more than 50× in 20 iterations, "
+        "`tests/test_back_projection.py`). "
+        "`ibp` ends at the same floor.\n"
+        f"- **PSNR / SSIM go up** for both starting points: bicubic {rf5[0] - b5[0]:+.2f} dB / "
+        f"{rf5[1] - b5[1]:+.4f} on Set5 and {rf14[0] - b14[0]:+.2f} dB / {rf14[1] - b14[1]:+.4f} on Set14, "
+        f"nearest {nf5[0] - n5[0]:+.2f} / {nf14[0] - n14[0]:+.2f} dB; almost all of it within 5 iterations. "
+        "Bicubic up-sampling is not the inverse of bicubic down-sampling, and back-projection puts back the "
+        "part of the HR signal that the LR image determines.\n"
+        "- **NIQE (lower is better) moves with the input.** "
+        f"For bicubic it improves ({b5[2]:.2f} → {rf5[2]:.2f} on Set5, {b14[2]:.2f} → {rf14[2]:.2f} "
+        "on Set14): the corrections sharpen a blurry image. "
+        f"For nearest it gets much worse ({n5[2]:.2f} → {nf5[2]:.2f}, {n14[2]:.2f} → {nf14[2]:.2f}): "
+        "the bicubic-interpolated residuals ring along the block edges. "
+        "So back-projection reliably buys PSNR / lower RMSE, but what it does to a no-reference score "
+        "depends on the SR it starts from. ESRGAN used it on GAN output to move its PIRM entry to a lower "
+        "RMSE (QA.md: PI 1.978, RMSE 15.30); that case is not measured here — no trained network is "
+        "available offline; rerun with `-m MODEL` once one is.\n"
+        "- **Cost** (one CPU thread, float64): 20 iterations of `reverse_filter` add "
+        f"{rf14[4] - b14[4]:.3f} s per Set14 image (two MATLAB resizes per iteration); `ibp` adds "
+        f"{ibp14[4] - b14[4]:.3f} s (plus a 5×5 filter) for the same end result on these inputs."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--write", action="store_true", help=f"write {DOC.relative_to(ROOT)}")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    sets = {"Set5": DATA / "Set5", "Set14": DATA / "Set14"}
-
-    header = (
-        "| set | SR | BP variant | iterations | PSNR | SSIM | NIQE | LR error | "
-        "ΔPSNR | ΔSSIM | ΔNIQE | s/img (SR + BP) |\n"
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    )
-    lines = [header]
-    baseline_done: set[tuple[str, str]] = set()
-    for variant, iterations in RUNS:
-        settings = BenchmarkSettings(
-            back_projection=iterations,
-            back_projection_variant=variant,
-            progress=False,
-            comparisons=False,
-        )
-        result = run_benchmark(sets, baselines=["bicubic", "nearest"], settings=settings)
-        lr_err = lr_errors(variant, iterations)
-        for dataset in ("Set5", "Set14"):
-            for method in ("bicubic", "nearest"):
-                base = result.summary(dataset, method)
-                bp = result.summary(dataset, f"{method}+BP{iterations}")
-                assert base.niqe is not None and bp.niqe is not None and bp.seconds is not None
-                if (dataset, method) not in baseline_done:
-                    baseline_done.add((dataset, method))
-                    lines.append(
-                        f"| {dataset} | {method} | – | 0 | {base.psnr:.2f} | {base.ssim:.4f} | "
-                        f"{base.niqe:.3f} | {lr_err[(dataset, method)]:.3f} | | | | {base.seconds:.4f} |"
-                    )
-                lines.append(
-                    f"| {dataset} | {method} | {variant} | {iterations} | {bp.psnr:.2f} | {bp.ssim:.4f} | "
-                    f"{bp.niqe:.3f} | {lr_err[(dataset, f'{method}+BP{iterations}')]:.3f} | "
-                    f"{bp.psnr - base.psnr:+.2f} | {bp.ssim - base.ssim:+.4f} | {bp.niqe - base.niqe:+.3f} | "
-                    f"{bp.seconds:.4f} |"
-                )
-        print(f"done: {variant} × {iterations}", flush=True)
-    table = "\n".join(sorted(lines[1:], key=_order))
-    table = lines[0] + "\n" + table
-    print(table)
+    rows = dict(sorted(measure().items(), key=lambda kv: _order(kv[0])))
+    text = table(rows) + "\n\n## What it does\n\n" + findings(rows)
+    print(text)
     if args.write:
         DOC.parent.mkdir(parents=True, exist_ok=True)
-        DOC.write_text(_document(table))
+        DOC.write_text(_document(text))
         print(f"wrote {DOC.relative_to(ROOT)}")
 
 
-def _order(line: str) -> tuple[int, int, int, int]:
-    cells = [c.strip() for c in line.strip("|").split("|")]
-    dataset, method, variant, iterations = cells[0], cells[1], cells[2], int(cells[3])
+def _order(key: tuple[str, str, str, int]) -> tuple[int, int, int, int]:
+    dataset, method, variant, iterations = key
     return (
         ["Set5", "Set14"].index(dataset),
         ["bicubic", "nearest"].index(method),
@@ -110,7 +153,7 @@ def _order(line: str) -> tuple[int, int, int, int]:
     )
 
 
-def _document(table: str) -> str:
+def _document(body: str) -> str:
     return (
         "# Back-projection: effect on PSNR, SSIM and NIQE\n\n"
         "Generated by `python benchmarks/bench_back_projection.py --write` (repository root, venv active). "
@@ -123,31 +166,12 @@ def _document(table: str) -> str:
         "`SR ← SR + (up(LR) − up(down(SR)))`; `ibp` is `backprojection.m`, classic iterative "
         "back-projection with a 5×5 squared-Gaussian kernel.\n\n"
         "Protocol: ×4, HR mod-4 cropped, LR by MATLAB bicubic, PSNR/SSIM on MATLAB uint8 Y with 4 border "
-        "pixels removed, NIQE of the SR with the same crop, means over the 5 / 14 images. No trained network "
-        "is available offline, so the SR inputs are the bicubic and nearest baselines. *LR error* is the "
-        "RMSE (0…255) between the SR's MATLAB bicubic ×1/4 and the LR image. Times: seconds per image on one "
-        "CPU thread (baseline + back-projection, float64).\n\n"
-        f"{table}\n\n"
-        "## What it does\n\n"
-        f"{_findings()}\n"
-    )
-
-
-def _findings() -> str:
-    # Written from the measured table above (kept in code so that rerunning the script keeps the text).
-    return (
-        "- **LR consistency**: the LR error falls by orders of magnitude with `reverse_filter` (down to "
-        "the uint8 rounding of the written SR), more slowly with `ibp`; both are monotone in the "
-        "iterations (tested in `tests/test_back_projection.py`).\n"
-        "- **PSNR / SSIM**: both go up for both starting points — back-projection restores the part of "
-        "the HR signal that the LR image determines and that bicubic interpolation loses (bicubic "
-        "up-sampling is not the inverse of bicubic down-sampling). The gain is large for nearest, which "
-        "is far from LR-consistent.\n"
-        "- **NIQE** (lower is better) improves too for these blurry/blocky inputs: the corrections add "
-        "high-frequency content. This is not a statement about GAN output, which is already sharp: there "
-        "the published effect (ESRGAN PIRM) is a lower RMSE at a small cost in perceptual index.\n"
-        "- **Cost**: each iteration is one ×1/4 and one ×4 MATLAB resize per image (plus a 5×5 filter for "
-        "`ibp`); 20 iterations take tens of milliseconds on a Set14-sized image."
+        "pixels removed, NIQE of the SR with the same crop, means over the 5 / 14 images. Back-projection "
+        "runs on the uint8 SR and is written back as uint8, as the PIRM scripts do. No trained network is "
+        "available offline, so the SR inputs are the bicubic and nearest baselines. *LR error* is the RMSE "
+        "(0…255) between the SR's MATLAB bicubic ×1/4 and the LR image. Times: seconds per image on one CPU "
+        "thread (baseline + back-projection).\n\n"
+        f"{body}\n"
     )
 
 

@@ -159,7 +159,7 @@ def render(
         lines.append(f"| {label} | {workers} | {first:.2f} | {rate:.0f} | {rate / 16:.1f} |")
     lines += [
         "",
-        "## Cost of one sample's parts (best of several runs, ms)",
+        "## Cost of one sample's parts (one torch thread, as in a worker; best of several runs, ms)",
         "",
         "| step | ms |",
         "|---|---:|",

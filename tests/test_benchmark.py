@@ -236,3 +236,18 @@ def test_evaluate_folders_reports_unmatched_and_missing_files(tiny_set: Path, tm
     _save(sr_dir / "zebra_out.png", np.zeros((50, 53, 3), np.uint8))  # ×4 vs HR: not a mod-crop
     with pytest.raises(ImageError, match="more than a mod-crop"):
         evaluate_folders(sr_dir, tiny_set, modcrop=True, progress=False)
+
+
+def test_models_are_warmed_up_once_before_timing(tiny_set: Path) -> None:
+    class Counting(MatlabBicubicModel):
+        calls = 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            Counting.calls += 1
+            return super().forward(x)
+
+    result = run_benchmark(
+        {"t": tiny_set}, models={"m": Counting()}, baselines=(), settings=_quiet(niqe=False)
+    )
+    assert Counting.calls == 3 + 1  # one untimed run on the first image, then one per image
+    assert "untimed" in result.settings["timing"]

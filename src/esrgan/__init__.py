@@ -29,10 +29,10 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:
-    from esrgan.errors import EsrganError
-    from esrgan.inference.image_io import read_image, write_image
-    from esrgan.inference.upscaler import Upscaler
-    from esrgan.weights import convert_weights, inspect_weights, load_model, save_model
+    from esrgan.errors import EsrganError  # noqa: F401
+    from esrgan.inference.image_io import read_image, write_image  # noqa: F401
+    from esrgan.inference.upscaler import Upscaler  # noqa: F401
+    from esrgan.weights import convert_weights, inspect_weights, load_model, save_model  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

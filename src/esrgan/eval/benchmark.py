@@ -16,9 +16,11 @@ Protocol (SPEC §7, §7.6; the one of the published ×4 tables):
 4. Metrics per image on the uint8 images, ``crop_border`` (default = scale) pixels removed: PSNR and SSIM on
    MATLAB BT.601 Y (``y_rounding=True``: Y rounded to uint8 as MATLAB does for uint8 images — the published
    tables; ``False``: BasicSR's float Y), NIQE of the SR (MATLAB ``niqe_release``), PIRM RMSE (rounded Y,
-   always) and seconds per image (the method itself: model forward incl. tiling, or the resize;
-   back-projection time is added for ``+BP`` rows). Dataset scores are means over images; the dataset RMSE is
-   PIRM's ``sqrt(mean MSE)``.
+   always) and seconds per image (the method itself: model forward incl. tiling, or the resize; a model
+   first runs once untimed on the first image, so device start-up is not counted; back-projection time is
+   added for ``+BP`` rows). NIQE is left out (``None``) where it is undefined: fewer than two 96×96 blocks
+   after the crop, or flat blocks only. Dataset scores are means over images; the dataset RMSE is PIRM's
+   ``sqrt(mean MSE)``.
 
 Grayscale images (Set14 ``bridge.png``): with ``gray_mode="replicate"`` (default) they are replicated to 3
 identical channels for the model and for the Y computation (what BasicSR does by reading with OpenCV
@@ -418,6 +420,7 @@ class _Method:
     name: str
     description: str
     run: Callable[[np.ndarray, np.ndarray], np.ndarray]  # (lr, hr) -> sr, uint8 RGB
+    warm_up: bool = False  # run once, untimed, before the first timed image (models: device init, kernels)
 
 
 def _model_scale(name: str, model: nn.Module) -> int | None:
@@ -489,7 +492,7 @@ def _model_method(name: str, model: nn.Module, settings: BenchmarkSettings, desc
         device=settings.device,
         half=settings.half,
     )
-    return _Method(name, description, lambda lr, hr: upscaler.upscale(lr))
+    return _Method(name, description, lambda lr, hr: upscaler.upscale(lr), warm_up=True)
 
 
 def _baseline_method(name: str, scale: int) -> _Method:
@@ -697,6 +700,9 @@ def run_benchmark(
             outputs: dict[str, np.ndarray] = {}
             seconds: dict[str, float] = {}
             for method in methods:
+                if method.warm_up:
+                    method.run(lr, hr)
+                    method.warm_up = False
                 start = time.perf_counter()
                 sr = method.run(lr, hr)
                 seconds[method.name] = time.perf_counter() - start
@@ -785,7 +791,8 @@ def run_benchmark(
         "device": settings.device,
         "half": settings.half,
         "timing": "seconds per image of the method itself (model forward incl. tiling and uint8 conversion, "
-        "or the resize); +BP rows add the back-projection time",
+        "or the resize; each model runs once untimed on the first image first); +BP rows add the "
+        "back-projection time",
         "gray_mode": settings.gray_mode,
         "conventions": conventions(y_rounding=settings.y_rounding, gray_mode=settings.gray_mode),
         "versions": _versions(),

@@ -52,6 +52,17 @@ def _ibp_kernel_f64() -> np.ndarray:
     return p
 
 
+@lru_cache(maxsize=1)
+def _ibp_kernel_1d_f64() -> np.ndarray:
+    """``g`` with ``g·gᵀ`` = :func:`ibp_kernel` (checked to 1e-15)."""
+    p = _ibp_kernel_f64()
+    g = p[:, 2] / np.sqrt(p[2, 2])
+    if not np.allclose(np.outer(g, g), p, rtol=0, atol=1e-15):  # pragma: no cover - a property of exp(-r²)
+        raise AssertionError("the IBP kernel is expected to be separable")
+    g.setflags(write=False)
+    return g
+
+
 def ibp_kernel() -> np.ndarray:
     """The 5×5 IBP kernel of ``backprojection.m``: ``fspecial('gaussian', 5, 1)`` squared, renormalised."""
     return _ibp_kernel_f64().copy()
@@ -135,11 +146,14 @@ def back_project(
             x = x + (target - imresize(imresize(x, down), up))
     else:
         channels = x.shape[1]
-        p = torch.from_numpy(_ibp_kernel_f64().copy()).to(x.device)
-        weight = p.flip(0, 1).expand(channels, 1, 5, 5)  # conv2 is a true convolution (p is symmetric anyway)
+        # p = g·gᵀ (a squared Gaussian is a Gaussian: separable) and symmetric, so MATLAB's
+        # conv2(·, p, 'same') (zero padding) is two zero-padded 1-D passes — 6× faster than 5×5 in float64.
+        g = torch.from_numpy(_ibp_kernel_1d_f64().copy()).to(x.device)
+        col, row = g.view(1, 1, 5, 1).expand(channels, 1, 5, 1), g.view(1, 1, 1, 5).expand(channels, 1, 1, 5)
         for _ in range(int(iterations)):
             diff = imresize(y - imresize(x, down), up)
-            x = x + F.conv2d(diff, weight, padding=2, groups=channels)  # zero padding = conv2(..., 'same')
+            diff = F.conv2d(diff, col, padding=(2, 0), groups=channels)
+            x = x + F.conv2d(diff, row, padding=(0, 2), groups=channels)
     if clip:
         x = x.clamp(0.0, 1.0)
     return _restore(x, sr, layout)  # type: ignore[return-value]

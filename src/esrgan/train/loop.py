@@ -104,6 +104,7 @@ class TrainResult:
     model_path: Path  # the exported generator (EMA weights if enabled) after the last step
     step: int
     val: dict[str, float]  # the last validation's metrics (empty without validation data)
+    rank: int = 0  # this process's rank (files are written by rank 0 only)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -278,7 +279,7 @@ def _truncate_jsonl(path: Path, last_step: int) -> None:
 def _mean_across_ranks(values: dict[str, float], ctx: DistributedContext) -> dict[str, float]:
     if ctx.world_size == 1:
         return values
-    keys = sorted(values)
+    keys = list(values)  # the same keys in the same order on every rank (same stage, same step function)
     t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=ctx.device)
     dist.all_reduce(t)
     return {k: float(v) / ctx.world_size for k, v in zip(keys, t.tolist(), strict=True)}
@@ -594,7 +595,7 @@ def train(
             )
             logger.info("finished %s steps; generator written to %s", f"{step:,}", model_path)
         _barrier(ctx)
-        return TrainResult(run_dir=run_dir, model_path=model_path, step=step, val=val)
+        return TrainResult(run_dir=run_dir, model_path=model_path, step=step, val=val, rank=ctx.rank)
     finally:
         if tb is not None:
             tb.close()
