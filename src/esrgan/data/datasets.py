@@ -13,10 +13,10 @@ identical samples.
 
 Training patches do not downscale the whole image: `matlab_downscale_crop` resizes only a window a few LR
 pixels larger than the patch, which gives the same pixels as cropping the whole-image LR (the bicubic kernel
-at ×1/s reaches less than 2 LR pixels beyond a pixel's own s×s block; tested at every position). Measured on
-this machine (docs/benchmarks/data.md): 0.3 ms for a 32×32 ×4 patch against 2 ms for a whole 480×480 sub-image
-and 27 ms for a 2040×1356 DIV2K image, while decoding the 480×480 PNG takes 6–7 ms. So there is no LR cache:
-it would save nothing measurable and cost memory in every worker.
+at ×1/s reaches less than 2 LR pixels beyond a pixel's own s×s block; tested at every position). Measured with
+one thread, as in a worker (docs/benchmarks/data.md): 0.3 ms for a 32×32 ×4 patch against 2.5 ms for a whole
+480×480 sub-image and ~50 ms for a 2040×1356 DIV2K image, while decoding the 480×480 PNG takes ~7 ms. So there
+is no LR cache: it would save nothing measurable and cost memory in every worker.
 """
 
 from __future__ import annotations
