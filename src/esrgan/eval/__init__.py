@@ -6,6 +6,8 @@
 * :func:`write_tables` (:mod:`esrgan.eval.tables`) — Markdown, CSV and JSON; :func:`read_json` reads JSON
   back.
 * :func:`write_html_report` (:mod:`esrgan.eval.report`) — side-by-side zoomed crops.
+* :func:`run_sweep` / :func:`write_sweep` (:mod:`esrgan.eval.sweep`) — the ESRGAN interpolation study:
+  network vs image interpolation across α, tables, perception–distortion plot, crop grid.
 
 Both runners return a :class:`BenchmarkResult` (per-image :class:`ImageScore` rows, per-(dataset, method)
 :class:`MethodSummary` means, a JSON-ready settings record).
@@ -23,6 +25,7 @@ from esrgan.eval.benchmark import (
 )
 from esrgan.eval.evaluate import evaluate_folders
 from esrgan.eval.report import Comparison, ReportImage, write_html_report
+from esrgan.eval.sweep import SweepResult, SweepSettings, read_sweep, run_sweep, write_sweep
 from esrgan.eval.tables import read_json, write_tables
 
 __all__ = [
@@ -33,9 +36,14 @@ __all__ = [
     "ImageScore",
     "MethodSummary",
     "ReportImage",
+    "SweepResult",
+    "SweepSettings",
     "evaluate_folders",
     "read_json",
+    "read_sweep",
     "run_benchmark",
+    "run_sweep",
     "write_html_report",
+    "write_sweep",
     "write_tables",
 ]

@@ -79,6 +79,8 @@ __all__ = [
 ]
 
 BASELINES = ("bicubic", "nearest", "hr")
+#: ``on_image(dataset, image, hr, lr, outputs)`` of :func:`run_benchmark`.
+ImageCallback = Callable[[str, str, np.ndarray, np.ndarray, Mapping[str, np.ndarray]], None]
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 #: An HR image is cropped (bottom/right) to the LR×scale or SR size only if it is larger by less than this
 #: many pixels per axis: a mod-crop by any modulus up to 24 (BasicSR's GTmod12 included), never a wrong-scale
@@ -604,6 +606,9 @@ def run_benchmark(
     models: Mapping[str, nn.Module | str | os.PathLike[str]] | None = None,
     baselines: Sequence[str] = ("bicubic",),
     settings: BenchmarkSettings | None = None,
+    *,
+    methods: Mapping[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] | None = None,
+    on_image: ImageCallback | None = None,
 ) -> BenchmarkResult:
     """Score baselines and models on benchmark sets (module docstring for the protocol).
 
@@ -614,6 +619,14 @@ def run_benchmark(
             :func:`esrgan.weights.load_model`).
         baselines: any of ``"bicubic"``, ``"nearest"``, ``"hr"``; run before the models, in this order.
         settings: :class:`BenchmarkSettings` (defaults: scale from the models, crop = scale, MATLAB uint8 Y).
+        methods: further methods, run after the models: ``{name: f}`` with ``f(lr, hr) -> sr``, ``lr`` and
+            ``hr`` uint8 as prepared by the protocol (``H×W×3``, or ``H×W`` for gray images with
+            ``gray_mode="keep"``), ``sr`` uint8 of the HR's shape; ``hr`` is for reference methods only (a
+            method must not look at it to make its SR). All methods of one image run one after the other
+            on the same ``lr`` object, so ``f`` may reuse work done for that ``lr`` (the image interpolation
+            of :mod:`esrgan.eval.sweep` does). An optional ``f.description`` string is recorded.
+        on_image: called once per image, after its methods ran, as ``on_image(dataset, image, hr, lr,
+            outputs)`` with ``outputs = {method name: uint8 SR}`` (e.g. to keep crops for a figure).
 
     Returns:
         :class:`BenchmarkResult` with one :class:`ImageScore` per (dataset, image, method).
@@ -644,21 +657,27 @@ def run_benchmark(
             f"use one of {', '.join(VARIANTS)}"
         )
     loaded, described = _load_models(models or {}, settings.device)
-    if not baselines and not loaded:
+    methods = dict(methods or {})
+    for name in methods:
+        if name in BASELINES or name in loaded:
+            raise ConfigError(f"method name {name!r} is taken by a baseline or a model; name it differently")
+    if not baselines and not loaded and not methods:
         raise ConfigError("nothing to benchmark: give at least one model or baseline")
     scale = _resolve_scale(settings.scale, loaded)
     crop = scale if settings.crop_border is None else int(settings.crop_border)
     if crop < 0:
         raise ConfigError(f"crop_border must be >= 0, got {crop}")
 
-    methods: list[_Method] = []
+    runs: list[_Method] = []
     for b in baselines:
-        methods.append(_baseline_method(b, scale))
+        runs.append(_baseline_method(b, scale))
     for name, model in loaded.items():
-        methods.append(_model_method(name, model, settings, described[name]))
+        runs.append(_model_method(name, model, settings, described[name]))
+    for name, fn in methods.items():
+        runs.append(_Method(name, str(getattr(fn, "description", "custom method")), fn))
     bp = int(settings.back_projection)
     bp_name = f"+BP{bp}"
-    method_names = [m.name for m in methods]
+    method_names = [m.name for m in runs]
     all_names = [n for m in method_names for n in ([m, m + bp_name] if bp and m != "hr" else [m])]
 
     files = {spec.name: _dataset_files(spec) for spec in specs}
@@ -699,7 +718,7 @@ def run_benchmark(
 
             outputs: dict[str, np.ndarray] = {}
             seconds: dict[str, float] = {}
-            for method in methods:
+            for method in runs:
                 if method.warm_up:
                     method.run(lr, hr)
                     method.warm_up = False
@@ -744,6 +763,8 @@ def run_benchmark(
                     _save_png(
                         Path(save_dir) / spec.name / _method_dir_name(name) / f"{stem}.png", sr, settings
                     )
+            if on_image is not None:
+                on_image(spec.name, stem, hr, lr, outputs)
             if settings.comparisons:
                 comparisons.append(
                     make_comparison(
@@ -784,7 +805,7 @@ def run_benchmark(
             }
             for spec in specs
         },
-        "methods": {m.name: m.description for m in methods},
+        "methods": {m.name: m.description for m in runs},
         "back_projection": {"iterations": bp, "variant": settings.back_projection_variant} if bp else None,
         "tile": settings.tile,
         "tile_overlap": settings.tile_overlap,
