@@ -545,13 +545,18 @@ def _run_train(args: argparse.Namespace) -> int:
     if bad:
         raise EsrganError(f"overrides must be KEY=VALUE, got {' '.join(bad)} (for example optim.lr_g=1e-4)")
     cfg = load_config(args.config, args.overrides)
-    progress = logging.getLogger(TRAIN_LOGGER)
+    progress = logging.getLogger(TRAIN_LOGGER)  # progress lines go to stdout, not through the root logger
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     progress.addHandler(handler)
     progress.propagate = False
     progress.setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    result = train(cfg, args.run_dir, resume=not args.no_resume)
+    try:
+        result = train(cfg, args.run_dir, resume=not args.no_resume)
+    finally:
+        progress.removeHandler(handler)
+        progress.propagate = True
+        progress.setLevel(logging.NOTSET)
     if result.rank == 0:
         print(f"generator: {result.model_path}")
     return EXIT_OK
@@ -611,6 +616,222 @@ def _run_interpolate_images(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------------
+# sweep (network vs image interpolation study)
+
+
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="interpolation study: network vs image interpolation between a PSNR and a GAN model",
+        description="For every alpha, score network interpolation (blended weights) and image "
+        "interpolation (blended outputs) between PSNR_MODEL (alpha = 0) and GAN_MODEL (alpha = 1) on "
+        "benchmark sets (PSNR/SSIM on Y, NIQE), as in the ESRGAN paper. Writes sweep.md/.csv/.json, "
+        "perception_distortion.png and crops.png to --output. See docs/interpolation.md.",
+    )
+    p.add_argument("psnr_model", help="model at alpha = 0 (PSNR-oriented): weights file or model name")
+    p.add_argument("gan_model", help="model at alpha = 1 (GAN, fine-tuned from PSNR_MODEL)")
+    p.add_argument(
+        "-d",
+        "--data",
+        action="append",
+        required=True,
+        type=_named_path,
+        metavar="[NAME=]HR_DIR[:LR_DIR]",
+        help="benchmark set: a folder of HR images, optionally with ready-made LR images; repeat for several",
+    )
+    p.add_argument(
+        "--alphas",
+        default="0,0.2,0.4,0.6,0.8,1",
+        help="comma-separated weights of GAN_MODEL in [0, 1] (default: %(default)s)",
+    )
+    p.add_argument(
+        "--crop-image",
+        default=None,
+        metavar="[SET/]NAME",
+        help="image of the crop grid, by file name without extension (default: baboon if a set has it, "
+        "else the first image)",
+    )
+    p.add_argument(
+        "--crop-box",
+        default=None,
+        metavar="X,Y,W,H",
+        help="window of the crop grid in HR pixels (default: up to 128x128 where the results differ most)",
+    )
+    p.add_argument(
+        "--crop-border", type=int, default=None, help="pixels removed at each border (default: the scale)"
+    )
+    p.add_argument("--float-y", action="store_true", help="unrounded Y (BasicSR) instead of MATLAB uint8 Y")
+    p.add_argument(
+        "--gray",
+        choices=["replicate", "keep"],
+        default="replicate",
+        help="gray images: replicate to RGB (default) or keep gray (MATLAB scripts)",
+    )
+    p.add_argument(
+        "-t", "--tile", type=_tile_arg, default=0, help="tile size for the models (default 0: whole image)"
+    )
+    p.add_argument("--tile-overlap", type=int, default=16, help="tile overlap in input pixels (default: 16)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
+    p.add_argument("--half", action="store_true", help="fp16 inference on CUDA")
+    p.add_argument("-o", "--output", required=True, help="folder for the tables and figures")
+    p.add_argument(
+        "--no-plot", action="store_true", help="skip perception_distortion.png (no matplotlib needed)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing result files")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=_run_sweep)
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    from esrgan.eval.sweep import (
+        SweepSettings,
+        check_sweep_writable,
+        parse_alphas,
+        parse_box,
+        run_sweep,
+        write_sweep,
+    )
+
+    alphas = parse_alphas(args.alphas)
+    crop_box = parse_box(args.crop_box) if args.crop_box is not None else None
+    datasets: dict[str, tuple[str, str | None]] = {}
+    for name, value in args.data:
+        if name in datasets:
+            raise EsrganError(f"--data: the set name {name!r} is used twice; name the sets NAME=HR_DIR")
+        datasets[name] = _split_data_arg(name, value)
+    # Refuse before the (long) run, not after it.
+    check_sweep_writable(Path(args.output), overwrite=args.overwrite, plot=not args.no_plot)
+    settings = SweepSettings(
+        crop_border=args.crop_border,
+        y_rounding=not args.float_y,
+        gray_mode=args.gray,
+        tile=args.tile,
+        tile_overlap=args.tile_overlap,
+        device=args.device,
+        half=args.half,
+        progress=not args.quiet,
+        crop_image=args.crop_image,
+        crop_box=crop_box,
+    )
+    result = run_sweep(args.psnr_model, args.gan_model, alphas, datasets, settings)
+    print(result.markdown())
+    for path in write_sweep(result, Path(args.output), overwrite=args.overwrite, plot=not args.no_plot):
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------------
+# mos (human evaluation)
+
+
+def _add_mos(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "mos",
+        help="human evaluation: a blind Mean Opinion Score study (create, serve, report)",
+        description="A MOS study as in SRGAN: raters score every image 1 (bad) to 5 (excellent) after "
+        "calibration on nearest-neighbour (= 1) and HR (= 5) examples. See docs/mos.md.",
+    )
+    mos = p.add_subparsers(dest="mos_command", required=True, metavar="ACTION")
+    c = mos.add_parser(
+        "create",
+        help="build a study folder from SR result folders",
+        description="Pair every HR image with one result per method (by file name), add the nearest and HR "
+        "reference versions and calibration examples, and copy everything into STUDY under random ids.",
+    )
+    c.add_argument("study", help="new study folder")
+    c.add_argument(
+        "--method",
+        action="append",
+        required=True,
+        type=_named_path,
+        metavar="NAME=DIR",
+        help="a folder of SR results and the method's name; repeat for several",
+    )
+    c.add_argument("--hr", required=True, metavar="DIR", help="folder of the original (HR) images")
+    c.add_argument(
+        "--nearest-from",
+        default=None,
+        metavar="LR_DIR",
+        help="LR images for the nearest-neighbour reference (default: MATLAB bicubic ×1/scale of the HR)",
+    )
+    c.add_argument("--scale", type=int, default=4, help="SR factor (default: %(default)s)")
+    c.add_argument(
+        "--calibration", type=int, default=3, metavar="N", help="calibration examples (default: %(default)s)"
+    )
+    c.add_argument(
+        "--calibration-hr",
+        default=None,
+        metavar="DIR",
+        help="separate HR images for calibration (default: N test images drawn at random)",
+    )
+    c.add_argument("--seed", type=int, default=None, help="study seed (default: random)")
+    c.set_defaults(run=_run_mos_create)
+    s = mos.add_parser("serve", help="run the rating web app")
+    s.add_argument("study", help="study folder")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    s.add_argument("--port", type=int, default=8000, help="port (default: %(default)s; 0 = any free port)")
+    s.set_defaults(run=_run_mos_serve)
+    r = mos.add_parser("report", help="MOS, confidence intervals, Wilcoxon tests, agreement, plot")
+    r.add_argument("study", help="study folder")
+    r.add_argument("-o", "--output", required=True, help="folder for report.md/.html, plot, CSV and JSON")
+    r.add_argument(
+        "--pairing",
+        choices=["rating", "image"],
+        default="rating",
+        help="Wilcoxon pairs: per (rater, image) or per image mean (default: %(default)s)",
+    )
+    r.add_argument("--overwrite", action="store_true", help="replace existing report files")
+    r.set_defaults(run=_run_mos_report)
+
+
+def _run_mos_create(args: argparse.Namespace) -> int:
+    from esrgan.mos import create_study
+
+    methods: dict[str, str] = {}
+    for name, folder in args.method:
+        if name in methods:
+            raise EsrganError(f"--method: the name {name!r} is used twice")
+        methods[name] = folder
+    study = create_study(
+        args.study,
+        methods,
+        args.hr,
+        nearest_from=args.nearest_from,
+        scale=args.scale,
+        calibration_count=args.calibration,
+        calibration_hr=args.calibration_hr,
+        seed=args.seed,
+    )
+    print(
+        f"study {study.root}: {len(study.images)} images × {len(study.methods)} methods "
+        f"({', '.join(study.methods)}) = {len(study.items)} to score, {len(study.calibration) // 2} "
+        f"calibration example(s); serve it with: esrgan mos serve {args.study}"
+    )
+    return EXIT_OK
+
+
+def _run_mos_serve(args: argparse.Namespace) -> int:
+    from esrgan.mos import make_study_server
+
+    server = make_study_server(args.study, host=args.host, port=args.port)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"MOS study {args.study}: open http://{shown}:{server.server_port}/ (Ctrl+C to stop)")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return EXIT_OK
+
+
+def _run_mos_report(args: argparse.Namespace) -> int:
+    from esrgan.mos import write_report
+
+    for path in write_report(args.study, args.output, pairing=args.pairing, overwrite=args.overwrite):
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -633,6 +854,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_interpolate(sub)
     _add_interpolate_images(sub)
+    _add_sweep(sub)
+    _add_mos(sub)
     return parser
 
 
