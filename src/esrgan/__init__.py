@@ -38,6 +38,6 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in {"archs", "weights", "ops", "metrics", "inference", "eval", "data", "losses", "train"}:
+    if name in {"archs", "weights", "ops", "metrics", "inference", "eval", "data", "losses", "train", "mos"}:
         return importlib.import_module(f"esrgan.{name}")
     raise AttributeError(f"module 'esrgan' has no attribute {name!r}")
