@@ -244,7 +244,9 @@ def render(results: list[tuple[str, ExperimentConfig, dict[str, float], dict[str
         "",
         f"Machine: {cpu}, {os.cpu_count()} CPU cores visible, torch threads {torch.get_num_threads()}, "
         f"device {args.device}; Python {platform.python_version()}, torch {torch.__version__}. "
-        f"Medians over {args.iters} iterations after {args.warmup} warm-up iterations.",
+        f"Medians over {args.iters} iterations after {args.warmup} warm-up iterations. "
+        f"Load average when the measurement ended: {os.getloadavg()[0]:.1f} (1 min); on a shared machine "
+        "single numbers are noisy: medians are robust to short bursts of load, not to sustained load.",
         "",
     ]
     for path, cfg, phases, e2e in results:

@@ -30,7 +30,7 @@ import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -123,7 +123,8 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
 
 def rng_state() -> dict[str, Any]:
     """States of Python's, NumPy's, torch's CPU and every CUDA generator (safe-to-unpickle types only)."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    legacy = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state(legacy=True))
+    kind, keys, pos, has_gauss, cached = legacy
     return {
         "python": random.getstate(),
         "numpy": {

@@ -52,7 +52,7 @@ from esrgan.config import (
     load_config,
     save_config,
 )
-from esrgan.errors import ConfigError, EsrganError
+from esrgan.errors import ConfigError, EsrganError, WeightsError
 from esrgan.train.checkpoint import (
     export_generator,
     latest_checkpoint,
@@ -151,7 +151,13 @@ def build_generator_losses(cfg: LossConfig) -> GeneratorLosses:
 
     perceptual = None
     if cfg.perceptual.weight != 0:
-        vgg_path = find_vgg19_weights(cfg.perceptual.vgg_weights)
+        try:
+            vgg_path = find_vgg19_weights(cfg.perceptual.vgg_weights)
+        except WeightsError as exc:
+            raise WeightsError(
+                f"{exc} In the config: loss.perceptual.vgg_weights=PATH, or loss.perceptual.weight=0 to "
+                "train without the perceptual loss."
+            ) from None
         perceptual = build_perceptual_loss(dataclasses.replace(cfg.perceptual, vgg_weights=str(vgg_path)))
     return GeneratorLosses(pixel=cfg.pixel, perceptual=perceptual, gan=cfg.gan)
 
@@ -160,7 +166,10 @@ def load_pretrained_generator(model: nn.Module, name_or_path: str) -> None:
     """Load generator weights (any supported file or a model name) into `model`; they must fit exactly."""
     from esrgan.weights import build_model, read_generator_weights, resolve_weights
 
-    weights = read_generator_weights(resolve_weights(name_or_path))
+    try:
+        weights = read_generator_weights(resolve_weights(name_or_path))
+    except EsrganError as exc:
+        raise EsrganError(f"train.pretrained: {exc} (train the previous stage first?)") from None
     found = build_model(weights.arch, weights.hparams, weights.state_dict, str(weights.path))
     mine = (getattr(model, "arch_name", type(model).__name__), getattr(model, "hparams", None))
     theirs = (found.arch_name, found.hparams)  # type: ignore[attr-defined]
