@@ -555,7 +555,10 @@ def test_nesrgan_plus_is_named(tmp_path: Path) -> None:
     _expect_weights_error(tmp_path / "plus.pth", "ESRGAN+")
 
 
-def test_load_model_without_a_model_says_to_pass_one() -> None:
+def test_load_model_without_a_bundled_default_says_to_pass_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import esrgan.weights
+
+    monkeypatch.setattr(esrgan.weights, "DEFAULT_MODEL", "no_such_bundled_model")
     with pytest.raises(WeightsError, match="--model"):
         load_model(None)
 

@@ -173,8 +173,12 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_models(args: argparse.Namespace) -> int:
+    from esrgan.weights import DEFAULT_MODEL, bundled_models
     from esrgan.weights.zoo import MODEL_ZOO, cached_path
 
+    for name, path in bundled_models().items():
+        default = ", the default" if name == DEFAULT_MODEL else ""
+        print(f"{name:24s} trained by this project, see docs/models.md  [bundled{default}: {path}]")
     for name, entry in MODEL_ZOO.items():
         where = cached_path(name)  # None until downloaded
         state = f"cached at {where}" if where is not None else "not downloaded"

@@ -163,6 +163,24 @@ def _as_tuples(value: Any) -> Any:
 # generator export
 
 
+def source_commit() -> str:
+    """The git commit of the code that is running ("unknown" outside a git checkout), for provenance."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
 def export_generator(
     model: nn.Module,
     path: str | os.PathLike[str],
@@ -175,9 +193,13 @@ def export_generator(
 
     `weights` says which copy it is ("ema" or "raw"); an existing file at `path` is replaced.
     """
+    from esrgan import __version__
+
     metadata = {
         "esrgan.training_config": json.dumps(config_to_dict(config), sort_keys=False),
         "esrgan.step": str(int(step)),
         "esrgan.weights": weights,
+        "esrgan.version": __version__,
+        "esrgan.commit": source_commit(),
     }
     return save_model(model, path, metadata=metadata, overwrite=True)

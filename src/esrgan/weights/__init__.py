@@ -26,6 +26,7 @@ from esrgan.weights.io import (
     HPARAMS_KEY,
     SAFETENSORS_SUFFIXES,
     model_metadata,
+    provenance_metadata,
     read_weights,
     write_pth,
     write_safetensors,
@@ -48,7 +49,7 @@ __all__ = [
 ]
 
 BUNDLED_DIR = Path(__file__).parent / "bundled"
-DEFAULT_MODEL: str | None = None  # the bundled default model's name, once one ships (see docs/models.md)
+DEFAULT_MODEL = "small_psnr_x4"  # the bundled model `esrgan upscale` uses without --model (docs/models.md)
 
 ModelSource = str | os.PathLike[str] | nn.Module
 
@@ -88,10 +89,10 @@ def bundled_models() -> dict[str, Path]:
 def resolve_weights(name_or_path: str | os.PathLike[str] | None, *, progress: bool = True) -> Path:
     """The local file for a path, a bundled model name or a zoo name (downloaded if needed)."""
     if name_or_path is None:
-        if DEFAULT_MODEL is None:
+        if DEFAULT_MODEL not in bundled_models():
             raise WeightsError(
-                "no model given and this version ships no default model; pass one with --model NAME or "
-                "--model PATH (`esrgan models` lists the names)"
+                f"no model given and the bundled default model '{DEFAULT_MODEL}' is missing from this "
+                "installation; pass one with --model NAME or --model PATH (`esrgan models` lists the names)"
             )
         name_or_path = DEFAULT_MODEL
     path = Path(name_or_path).expanduser()
@@ -224,7 +225,12 @@ def convert_weights(
     target = layout or (CANONICAL_LAYOUT[w.arch] if dst.suffix.lower() in SAFETENSORS_SUFFIXES else w.layout)
     sd = from_canonical(w.state_dict, w.arch, target)
     if dst.suffix.lower() in SAFETENSORS_SUFFIXES:
-        meta = model_metadata(w.arch, w.hparams) if target == CANONICAL_LAYOUT[w.arch] else {"format": "pt"}
+        # Keep the source's provenance (training config, step, commit) next to the architecture description.
+        provenance = provenance_metadata(w.metadata)
+        if target == CANONICAL_LAYOUT[w.arch]:
+            meta = model_metadata(w.arch, w.hparams, provenance)
+        else:
+            meta = {"format": "pt", **provenance}
         return write_safetensors(dst, sd, meta, overwrite=overwrite)
     if dst.suffix.lower() in (".pth", ".pt"):
         return write_pth(dst, {"params": sd} if target == "basicsr" else sd, overwrite=overwrite)

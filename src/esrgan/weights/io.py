@@ -177,3 +177,9 @@ def model_metadata(
     for key, value in (extra or {}).items():
         meta[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     return meta
+
+
+def provenance_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """The metadata entries that describe where weights came from (training config, step, commit, …), i.e.
+    everything but the architecture description that `model_metadata` writes."""
+    return {k: v for k, v in metadata.items() if k not in (ARCH_KEY, HPARAMS_KEY, "format")}
