@@ -562,3 +562,20 @@ def test_vgg19_wrong_network_files_are_weights_errors(tmp_path: Path, fake_vgg19
     torch.save(torch.zeros(3), tmp_path / "tensor.pth")
     with pytest.raises(WeightsError, match="tensor.pth"):
         VGG19FeatureExtractor(weights=tmp_path / "tensor.pth")
+
+
+def test_basicsr_init_rescales_only_the_convs_outside_the_dense_blocks() -> None:
+    from esrgan.archs.rrdbnet import basicsr_init
+
+    torch.manual_seed(0)
+    paper = RRDBNet(num_feat=32, num_block=1, num_grow_ch=16)
+    body_before = {k: v.clone() for k, v in paper.body.state_dict().items()}
+    fresh = basicsr_init(paper)
+    # Dense blocks keep the Kaiming x 0.1 weights; outer convs get PyTorch's default (kaiming_uniform a=√5:
+    # bound 1/sqrt(fan_in), std = bound/√3), about 2.4x the paper's 0.1·sqrt(2/fan_in).
+    for k, v in fresh.body.state_dict().items():
+        assert torch.equal(v, body_before[k])
+    fan_in = 32 * 9
+    expected_std = (1 / fan_in**0.5) / 3**0.5
+    assert fresh.conv_up1.weight.std().item() == pytest.approx(expected_std, rel=0.1)
+    assert fresh.conv_up1.bias.abs().max().item() > 0  # default init has non-zero biases

@@ -97,6 +97,9 @@ class ModelConfig:
     num_block: int = 23  # depth: RRDBs (RRDBNet) or residual blocks (SRResNet, MSRResNet)
     num_grow_ch: int = 32  # RRDBNet dense-block growth channels; ignored by the other architectures
     use_bn: bool = False  # SRResNet only: True = SRGAN paper (BN in the blocks), False = ESRGAN's "remove BN"
+    # RRDBNet only: "paper" = Kaiming x 0.1 on every conv (paper, 2018 code); "basicsr" = x 0.1 only inside
+    # the dense blocks, PyTorch's default elsewhere (BasicSR v1.x, SPEC §1.6), which learns faster on short runs.
+    init: Literal["paper", "basicsr"] = "paper"
 
     def __post_init__(self) -> None:
         for name in ("scale", "num_in_ch", "num_out_ch", "num_feat", "num_block", "num_grow_ch"):

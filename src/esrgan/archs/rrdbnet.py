@@ -128,3 +128,12 @@ class RRDBNet(nn.Module):
             up = getattr(self, f"conv_up{j}")
             fea = self.lrelu(up(F.interpolate(fea, scale_factor=2, mode="nearest")))
         return self.conv_last(self.lrelu(self.conv_hr(fea)))
+
+
+def basicsr_init(model: RRDBNet) -> RRDBNet:
+    """BasicSR v1.x initialisation (SPEC §1.6): Kaiming × 0.1 inside the dense blocks only; conv_first,
+    conv_body, the up-sampling convs, conv_hr and conv_last keep PyTorch's default initialisation."""
+    for name, module in model.named_children():
+        if isinstance(module, nn.Conv2d) and name != "body":
+            module.reset_parameters()
+    return model

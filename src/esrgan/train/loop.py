@@ -114,6 +114,7 @@ class TrainResult:
 def build_generator(cfg: ModelConfig) -> nn.Module:
     """The generator of `cfg` (RRDBNet, SRResNet with or without BN, MSRResNet), freshly initialised."""
     from esrgan.archs import MSRResNet, RRDBNet, SRResNet
+    from esrgan.archs.rrdbnet import basicsr_init
 
     common = dict(
         num_in_ch=cfg.num_in_ch,
@@ -123,7 +124,8 @@ def build_generator(cfg: ModelConfig) -> nn.Module:
         scale=cfg.scale,
     )
     if cfg.arch == "RRDBNet":
-        return RRDBNet(**common, num_grow_ch=cfg.num_grow_ch)
+        model = RRDBNet(**common, num_grow_ch=cfg.num_grow_ch)
+        return basicsr_init(model) if cfg.init == "basicsr" else model
     if cfg.arch == "SRResNet":
         return SRResNet(**common, use_bn=cfg.use_bn)
     if cfg.arch == "MSRResNet":
