@@ -98,7 +98,7 @@ class ModelConfig:
     num_grow_ch: int = 32  # RRDBNet dense-block growth channels; ignored by the other architectures
     use_bn: bool = False  # SRResNet only: True = SRGAN paper (BN in the blocks), False = ESRGAN's "remove BN"
     # RRDBNet only: "paper" = Kaiming x 0.1 on every conv (paper, 2018 code); "basicsr" = x 0.1 only inside
-    # the dense blocks, PyTorch's default elsewhere (BasicSR v1.x, SPEC §1.6), which learns faster on short runs.
+    # the dense blocks, PyTorch default elsewhere (BasicSR v1.x, SPEC §1.6): learns faster on short runs.
     init: Literal["paper", "basicsr"] = "paper"
 
     def __post_init__(self) -> None:
