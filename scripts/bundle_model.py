@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import torch
+
 from esrgan.train.checkpoint import source_commit
 from esrgan.weights import BUNDLED_DIR, build_model, read_generator_weights, save_model
 from esrgan.weights.io import provenance_metadata
@@ -27,12 +29,23 @@ def main() -> None:
     parser.add_argument("--train-seconds", type=float, required=True, help="wall time of the training run")
     parser.add_argument("--data", default="../shared/data/DIV2K-tiny-HR (100 DIV2K sub-images)")
     parser.add_argument("--hardware", default="2-core x86-64 CPU")
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="ship the raw generator of the last checkpoint instead of the exported (EMA) one",
+    )
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args()
 
     weights = read_generator_weights(args.run_dir / "models" / "net_g_final.safetensors")
-    model = build_model(weights.arch, weights.hparams, weights.state_dict, str(weights.path))
+    state_dict = weights.state_dict
     provenance = provenance_metadata(weights.metadata)
+    if args.raw:
+        last = sorted((args.run_dir / "checkpoints").glob("step_*.pt"))[-1]
+        checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+        state_dict = checkpoint["generator"]
+        provenance.update({"esrgan.weights": "raw", "esrgan.step": str(checkpoint["step"])})
+    model = build_model(weights.arch, weights.hparams, state_dict, str(weights.path))
     provenance.setdefault("esrgan.commit", source_commit())
     provenance.update(
         {

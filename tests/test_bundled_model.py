@@ -1,0 +1,46 @@
+"""The model shipped inside the package: `esrgan upscale photo.png` with no other argument, offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from esrgan.cli import main
+from esrgan.inference.image_io import read_image
+from esrgan.metrics import psnr
+from esrgan.ops.matlab_resize import imresize
+from esrgan.weights import DEFAULT_MODEL, bundled_models, inspect_weights
+
+
+def test_the_default_model_is_bundled_and_describes_its_training() -> None:
+    assert DEFAULT_MODEL in bundled_models()
+    info = inspect_weights(DEFAULT_MODEL)
+    assert (info.arch, info.scale) == ("RRDBNet", 4)
+    for key in ("esrgan.training_config", "esrgan.step", "esrgan.commit", "esrgan.losses"):
+        assert info.metadata.get(key), f"bundled model lacks {key} in its metadata"
+
+
+def test_upscale_with_no_model_argument_beats_bicubic(tmp_path: Path, shared_data: Path) -> None:
+    hr = read_image(shared_data / "Set5" / "bird.png").pixels  # 288 x 288 RGB
+    lr = np.clip(np.round(imresize(hr.astype(np.float64), 0.25)), 0, 255).astype(np.uint8)
+    src = tmp_path / "bird_lr.png"
+    from PIL import Image
+
+    Image.fromarray(lr).save(src)
+    assert main(["upscale", str(src), "-o", str(tmp_path / "out"), "-q"]) == 0
+    sr = read_image(tmp_path / "out" / "bird_lr_out.png").pixels
+    bicubic = np.clip(np.round(imresize(lr.astype(np.float64), 4.0)), 0, 255).astype(np.uint8)
+
+    def psnr_y(img: np.ndarray) -> float:
+        return psnr(img, hr, crop_border=4)  # MATLAB uint8 Y, as the published tables
+
+    assert sr.shape == hr.shape
+    assert psnr_y(sr) > psnr_y(bicubic) + 1.0, (psnr_y(sr), psnr_y(bicubic))
+
+
+@pytest.fixture(autouse=True)
+def _no_downloads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The bundled model must never need the network or the download cache.
+    monkeypatch.setenv("ESRGAN_CACHE", str(tmp_path / "empty-cache"))
