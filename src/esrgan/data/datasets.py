@@ -35,6 +35,7 @@ from esrgan.config import DataConfig
 from esrgan.data.sampler import SampleKey, sample_rng
 from esrgan.data.transforms import augment, draw_dihedral, to_tensor
 from esrgan.errors import ConfigError, EsrganError, ImageError
+from esrgan.eval.benchmark import IMAGE_EXTENSIONS, list_images  # one folder-listing rule everywhere
 from esrgan.inference.image_io import read_image  # also sets Pillow's pixel limit used by _header_size
 from esrgan.ops.matlab_resize import downscale_uint8, imresize, modcrop, round_half_away
 
@@ -52,8 +53,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-
 # LR pixels of context around a patch when downscaling only a window (see the module docstring): the kernel
 # reaches < 2 LR pixels past a pixel's block; 3 leaves slack.
 _WINDOW_MARGIN = 3
@@ -63,24 +62,6 @@ Sample = dict[str, torch.Tensor | str]
 
 # --------------------------------------------------------------------------------------------------
 # files
-
-
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files directly in ``folder`` (not recursive, hidden files skipped), sorted by name.
-
-    Raises `EsrganError` if the folder is missing or holds no images.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise EsrganError(f"{folder}: not a folder (expected a folder of images)")
-    files = sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
-    if not files:
-        raise EsrganError(f"{folder}: no image files ({' '.join(IMAGE_EXTENSIONS)}) in this folder")
-    return files
 
 
 def _lr_key(stem: str, scale: int) -> str:
