@@ -392,7 +392,9 @@ def test_no_resume_moves_the_previous_run_aside(data_dirs: dict[str, Path], tmp_
     run_dir = tmp_path / "run"
     assert main(["train", str(cfg), "--run-dir", str(run_dir)]) == 0
     first = _checkpoint(run_dir, 3)
-    assert main(["train", str(cfg), "train.total_iters=5", "--run-dir", str(run_dir)]) == 0  # resumes 3 → 5
+    # overrides may also follow the options; this resumes 3 → 5
+    assert main(["train", str(cfg), "--run-dir", str(run_dir), "train.total_iters=5"]) == 0
+    assert _checkpoint(run_dir, 5)["step"] == 5
     assert [p.name for p in (run_dir / "checkpoints").iterdir()] != []
     assert main(["train", str(cfg), "--run-dir", str(run_dir), "--no-resume"]) == 0
     (aside,) = run_dir.glob("discarded-*")
