@@ -49,9 +49,13 @@ class Tile:
 
 
 def plan_axis(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
-    """Windows ``[start, stop)`` along one axis: all of size `tile` (one window of size `length` if the axis
-    is not longer than `tile`), first at 0, last ending at `length`, consecutive ones sharing ≥ 3·overlap
-    pixels."""
+    """Windows ``[start, stop)`` along one axis: all of one size ≤ `tile` (one window of size `length` if the
+    axis is not longer than `tile`), first at 0, last ending at `length`, consecutive ones sharing ≥ 3·overlap
+    pixels.
+
+    The size is the smallest that covers the axis with as few windows as `tile` allows, so that no more
+    pixels are computed twice than the overlap needs (a 480-pixel axis with tile 384 and overlap 8 gets two
+    252-pixel windows, not two 384-pixel ones)."""
     if length < 1:
         raise ValueError(f"length must be >= 1, got {length}")
     if tile < 1 or overlap < 0:
@@ -65,10 +69,12 @@ def plan_axis(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
             f"{overlap} context pixels each plus a {overlap}-pixel cross-fade"
         )
     count = 1 + -(-(length - tile) // max_step)  # ceil division
-    travel = length - tile
-    # Evenly spread integer starts; consecutive steps differ by at most 1 and never exceed max_step.
+    # Smallest equal size with count·size ≥ length + (count - 1)·3·overlap, so steps fit size - 3·overlap.
+    size = -(-(length + (count - 1) * 3 * overlap) // count)
+    travel = length - size
+    # Evenly spread integer starts; consecutive steps differ by at most 1 and never exceed size - 3·overlap.
     starts = [(i * travel + (count - 1) // 2) // (count - 1) for i in range(count)]
-    return [(s, s + tile) for s in starts]
+    return [(s, s + size) for s in starts]
 
 
 def plan_tiles(height: int, width: int, tile: int, overlap: int) -> list[Tile]:
