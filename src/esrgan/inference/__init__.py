@@ -1,8 +1,10 @@
 """Inference: image files, tiling and the `Upscaler`.
 
     image_io   read_image / write_image / Image     (no torch import)
-    tiling     plan_tiles / tiled_forward / Tile
+    tiling     plan_tiles / tiled_forward / tiled_forward_bands / Tile
     upscaler   Upscaler
+    png_stream PngStreamWriter                      (no torch import)
+    streaming  needs_streaming / upscale_to_png     (outputs too large for memory, band by band into PNG)
     files      collect_inputs / output_path / upscale_files / UpscaleSummary
 
 Names are imported lazily so that reading an image does not import torch.
@@ -20,6 +22,11 @@ _LAZY = {
     "Tile": "esrgan.inference.tiling",
     "plan_tiles": "esrgan.inference.tiling",
     "tiled_forward": "esrgan.inference.tiling",
+    "tiled_forward_bands": "esrgan.inference.tiling",
+    "PngStreamWriter": "esrgan.inference.png_stream",
+    "STREAM_THRESHOLD_PIXELS": "esrgan.inference.streaming",
+    "needs_streaming": "esrgan.inference.streaming",
+    "upscale_to_png": "esrgan.inference.streaming",
     "Upscaler": "esrgan.inference.upscaler",
     "UpscaleSummary": "esrgan.inference.files",
     "collect_inputs": "esrgan.inference.files",
@@ -28,23 +35,30 @@ _LAZY = {
 }
 
 __all__ = [
+    "STREAM_THRESHOLD_PIXELS",
     "Image",
+    "PngStreamWriter",
     "Tile",
     "UpscaleSummary",
     "Upscaler",
     "collect_inputs",
+    "needs_streaming",
     "output_path",
     "plan_tiles",
     "read_image",
     "tiled_forward",
+    "tiled_forward_bands",
     "upscale_files",
+    "upscale_to_png",
     "write_image",
 ]
 
 if TYPE_CHECKING:
     from esrgan.inference.files import UpscaleSummary, collect_inputs, output_path, upscale_files
     from esrgan.inference.image_io import Image, read_image, write_image
-    from esrgan.inference.tiling import Tile, plan_tiles, tiled_forward
+    from esrgan.inference.png_stream import PngStreamWriter
+    from esrgan.inference.streaming import STREAM_THRESHOLD_PIXELS, needs_streaming, upscale_to_png
+    from esrgan.inference.tiling import Tile, plan_tiles, tiled_forward, tiled_forward_bands
     from esrgan.inference.upscaler import Upscaler
 
 

@@ -624,21 +624,7 @@ def _atomic_write(path: Path, data: bytes, *, overwrite: bool) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # fails if `path` appeared meanwhile: never replaces a file
-            except FileExistsError:
-                raise ImageError(
-                    f"{path}: already exists; use --overwrite (overwrite=True) to replace it"
-                ) from None
-            except OSError:  # file system without hard links
-                if path.exists():
-                    raise ImageError(
-                        f"{path}: already exists; use --overwrite (overwrite=True) to replace it"
-                    ) from None
-                os.replace(tmp, path)
+        _move_into_place(tmp, path, overwrite=overwrite)
     except OSError as e:
         raise ImageError(f"{path}: cannot write the file ({e.strerror or e})") from e
     finally:
@@ -646,3 +632,21 @@ def _atomic_write(path: Path, data: bytes, *, overwrite: bool) -> None:
             tmp.unlink(missing_ok=True)
         except OSError:
             logger.warning("could not remove the temporary file %s", tmp)
+
+
+def _move_into_place(tmp: Path, path: Path, *, overwrite: bool) -> None:
+    """Move the finished temporary file `tmp` to `path` in one step; without `overwrite` an existing `path`
+    (even one that appeared while `tmp` was written) is never replaced: `ImageError`. `tmp` may remain (the
+    caller removes it)."""
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    exists = f"{path}: already exists; use --overwrite (overwrite=True) to replace it"
+    try:
+        os.link(tmp, path)  # fails if `path` appeared meanwhile: never replaces a file
+    except FileExistsError:
+        raise ImageError(exists) from None
+    except OSError:  # file system without hard links
+        if path.exists():
+            raise ImageError(exists) from None
+        os.replace(tmp, path)

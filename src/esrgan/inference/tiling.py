@@ -23,7 +23,7 @@ Weights are separable: ``w(y, x) = wy(y) · wx(x)``, each normalised per axis, s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,13 +140,55 @@ def tiled_forward(
     `model_fn` maps an ``N×C×h×w`` slice of `x` to ``N×C'×(h·scale)×(w·scale)`` (any device/dtype). The result
     is float32 ``N×C'×(H·scale)×(W·scale)`` on `x`'s device, so only one tile at a time lives on the model's
     device. `progress(done, total)` is called after each tile. Output is not clamped.
+
+    The result is assembled from `tiled_forward_bands`, so it is identical to the streamed bands.
+    """
+    out: torch.Tensor | None = None
+    for row0, band in tiled_forward_bands(
+        model_fn, x, scale=scale, tile=tile, overlap=overlap, progress=progress
+    ):
+        if out is None:
+            n, _, height, width = x.shape
+            out = torch.empty(
+                n, band.shape[1], height * scale, width * scale, dtype=torch.float32, device=x.device
+            )
+        out[:, :, row0 : row0 + band.shape[2]] = band
+    assert out is not None  # plan_tiles always returns at least one tile
+    return out
+
+
+def tiled_forward_bands(
+    model_fn: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    *,
+    scale: int,
+    tile: int,
+    overlap: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """`tiled_forward`, yielding the output in horizontal bands as soon as they are final.
+
+    Yields ``(row0, band)``: `band` is float32 ``N×C'×rows×(W·scale)`` on `x`'s device holding output rows
+    ``[row0, row0 + rows)``; bands come top to bottom, cover every output row once and are never modified
+    afterwards. Tiles run in the same row-major order with the same weights and the same accumulation as a
+    whole-output buffer would get, so concatenated bands are bit-identical to that buffer.
+
+    Memory: only the band of output rows under the current row of tiles (at most ``tile · scale`` rows, full
+    width) is accumulated; the rows above the next tile row's first row are final (tile rows start top to
+    bottom), so they are yielded and their part of the accumulator is dropped.
     """
     if x.ndim != 4:
         raise ValueError(f"expected an NCHW tensor, got shape {tuple(x.shape)}")
     n, _, height, width = x.shape
     tiles = plan_tiles(height, width, tile, overlap)
     weights = blend_weights(tiles, height, width, overlap, scale)
-    out: torch.Tensor | None = None
+    # Tile rows start strictly top to bottom (plan_axis), so once a tile row is done, the output rows above
+    # the next tile row's first row are final.
+    row_spans = sorted({(t.y0, t.y1) for t in tiles})
+    final_end = {span: nxt[0] for span, nxt in zip(row_spans, row_spans[1:], strict=False)}
+    final_end[row_spans[-1]] = height
+    band: torch.Tensor | None = None  # accumulator for output rows [band0, band0 + band.shape[2])
+    band0 = 0
     for i, (t, (wy, wx)) in enumerate(zip(tiles, weights, strict=True)):
         y = model_fn(x[:, :, t.y0 : t.y1, t.x0 : t.x1])
         expected = (n, t.height * scale, t.width * scale)
@@ -155,13 +197,27 @@ def tiled_forward(
                 f"model output {tuple(y.shape)} for a {t.height}×{t.width} tile does not match scale {scale}"
             )
         y = y.to(device=x.device, dtype=torch.float32)
-        if out is None:
-            out = torch.zeros(
-                n, y.shape[1], height * scale, width * scale, dtype=torch.float32, device=x.device
-            )
+        first_in_row = i == 0 or (tiles[i - 1].y0, tiles[i - 1].y1) != (t.y0, t.y1)
+        if first_in_row:  # grow the accumulator down to this tile row's last output row
+            rows = t.y1 * scale - band0
+            grown = _new_band(n, y.shape[1], rows, width * scale, x.device)
+            if band is not None:
+                grown[:, :, : band.shape[2]] = band  # rows shared with the previous tile row
+            band = grown
+        assert band is not None
         w = torch.from_numpy(np.outer(wy, wx).astype(np.float32)).to(x.device)
-        out[:, :, t.y0 * scale : t.y1 * scale, t.x0 * scale : t.x1 * scale].addcmul_(y, w)
+        rows_in_band = slice(t.y0 * scale - band0, t.y1 * scale - band0)
+        band[:, :, rows_in_band, t.x0 * scale : t.x1 * scale].addcmul_(y, w)
         if progress is not None:
             progress(i + 1, len(tiles))
-    assert out is not None  # plan_tiles always returns at least one tile
-    return out
+        last_in_row = i + 1 == len(tiles) or (tiles[i + 1].y0, tiles[i + 1].y1) != (t.y0, t.y1)
+        if last_in_row:
+            final = final_end[(t.y0, t.y1)] * scale - band0
+            yield band0, band[:, :, :final]
+            # The next tile row gets a new accumulator, so the yielded rows are never written again.
+            band, band0 = band[:, :, final:], band0 + final
+
+
+def _new_band(n: int, channels: int, rows: int, width: int, device: torch.device) -> torch.Tensor:
+    """A zeroed float32 band accumulator (a function of its own so that tests can watch its size)."""
+    return torch.zeros(n, channels, rows, width, dtype=torch.float32, device=device)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Literal, TypeVar
 
@@ -35,7 +36,7 @@ from torch import nn
 
 from esrgan.errors import ConfigError, EsrganError
 from esrgan.inference.image_io import Image
-from esrgan.inference.tiling import tiled_forward
+from esrgan.inference.tiling import tiled_forward, tiled_forward_bands
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,9 @@ MAX_AUTO_TILE = 2048
 # well below.
 _MEMORY_SHARE = {"cuda": 0.5, "cpu": 0.25}
 _FALLBACK_MEMORY = 4 << 30
+# Streaming (`Upscaler.upscale_image_bands`) with tile=0 or "auto": the float32 accumulator of one band of
+# output rows (tile · scale rows × the full output width) stays below this many bytes.
+STREAM_BAND_BYTES = 256 << 20
 
 ArrayOrPIL = TypeVar("ArrayOrPIL", np.ndarray, PILImage.Image)
 
@@ -205,6 +209,150 @@ class Upscaler:
         return out.to(torch.float32)
 
     # ----------------------------------------------------------------------------------------------
+    # streaming
+
+    @property
+    def can_stream(self) -> bool:
+        """Whether `upscale_image_bands` works with these settings (no step that needs the whole output)."""
+        return self._stream_blocker() is None
+
+    def upscale_image_bands(self, image: Image) -> Iterator[tuple[int, np.ndarray]]:
+        """Upscale `image` band by band of output rows, for outputs too large to hold in memory.
+
+        Yields ``(row0, rows)`` top to bottom, covering ``output_size(image.height, image.width)``: `rows` is
+        ``r × W' × C`` of the image's dtype holding output rows ``[row0, row0 + r)``, colour channels then
+        alpha (C = 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA). The pixels are those of `upscale_image`: the same
+        tiles, blending, channel handling and rounding (the model runs on the tiles of one tile row at a time,
+        colour and alpha interleaved). Alpha by bicubic interpolation is computed per band with two input
+        rows of context, exact for model scales that are powers of two.
+
+        The whole point is bounded memory, so there is always a tile size: `tile` if it is a number, else
+        (``tile=0`` or ``"auto"``) the automatic tile size, further limited so that one band accumulator
+        stays below `STREAM_BAND_BYTES` (for small images the same tile as ``"auto"`` in memory). Memory
+        held: the input as float32 and about two bands of ``tile · scale`` float32 output rows.
+
+        Raises `EsrganError` when the settings need the whole output at once (`outscale` other than the
+        model's scale, back-projection) and for out-of-memory errors (with ``tile=0``/``"auto"``, an
+        out-of-memory error before the first band halves the tile and starts again).
+        """
+        blocker = self._stream_blocker()
+        if blocker is not None:
+            raise EsrganError(f"cannot stream the output band by band: {blocker}")
+        adaptive = self.tile == 0 or self.tile == "auto"
+        tile = self._stream_tile(image)
+        q = math.lcm(_TILE_QUANTUM, self.size_multiple)
+        smallest = self._min_tile()
+        while True:
+            bands = self._image_bands(image, tile)
+            try:
+                first = next(bands)
+                break
+            except Exception as e:
+                bands.close()
+                if not _is_out_of_memory(e):
+                    raise
+                if not adaptive:
+                    raise EsrganError(
+                        f"out of memory with {tile}-pixel tiles on {self.device}; use a smaller --tile or "
+                        "--tile auto"
+                    ) from e
+                if tile <= smallest:
+                    raise EsrganError(
+                        f"out of memory on {self.device} even with {tile}-pixel tiles; free memory, use "
+                        "--device cpu, --half (CUDA) or a smaller --tile-overlap"
+                    ) from e
+            # Retry outside the except block: the failed attempt's tensors (held by the traceback) are freed.
+            smaller = max(smallest, tile // 2 // q * q)
+            logger.warning(
+                "out of memory with %d-pixel tiles on %s; retrying with %d", tile, self.device, smaller
+            )
+            _release_cached_memory(self.device)
+            tile = smaller
+        yield first
+        try:
+            yield from bands
+        except Exception as e:
+            if not _is_out_of_memory(e):
+                raise
+            raise EsrganError(
+                f"out of memory with {tile}-pixel tiles on {self.device} after part of the output was done; "
+                "use a smaller --tile"
+            ) from e
+
+    def _stream_blocker(self) -> str | None:
+        """Why these settings cannot stream (a step needs the whole output), or None."""
+        if self.back_projection:
+            return "back-projection needs the whole output image; leave back_projection at 0"
+        if self.outscale is not None and self.outscale != self.model_scale:
+            return (
+                f"the final resize to outscale {self.outscale:g} (the model's scale is {self.model_scale}) "
+                "needs the whole output image; leave outscale at the model's scale"
+            )
+        return None
+
+    def _stream_tile(self, image: Image) -> int:
+        """The input tile size for streaming `image` (see `upscale_image_bands`)."""
+        if isinstance(self.tile, int) and self.tile > 0:
+            return self.tile
+        q = math.lcm(_TILE_QUANTUM, self.size_multiple)
+        whole = _round_up(max(image.height, image.width), q)
+        # float32 bytes of one band accumulator per input row: `scale` output rows of the full output width
+        # with the model's channels (twice when alpha goes through the model: a second accumulator).
+        groups = 2 if image.alpha is not None and self.alpha == "model" else 1
+        channels = max(self.in_channels, 3)  # gray goes through a 3-channel model as RGB
+        per_input_row = 4 * groups * channels * image.width * self.model_scale**2
+        cap = max(self._min_tile(), STREAM_BAND_BYTES // per_input_row // q * q)
+        return min(self._auto_tile_size(), whole, cap)
+
+    def _image_bands(self, image: Image, tile: int) -> Iterator[tuple[int, np.ndarray]]:
+        """`upscale_image_bands` for one tile size, without its out-of-memory handling."""
+        s = self.model_scale
+        color = image.pixels if image.pixels.ndim == 3 else image.pixels[:, :, None]
+        x = torch.from_numpy(_to_float(color)).permute(2, 0, 1).unsqueeze(0)
+        color_bands = self._color_bands(x, tile)
+        if image.alpha is None:
+            for row0, band in color_bands:
+                yield row0, _from_float(band[0].permute(1, 2, 0), image.pixels.dtype)
+            return
+        alpha = torch.from_numpy(_to_float(image.alpha[:, :, None])).permute(2, 0, 1).unsqueeze(0)
+        alpha_bands = self._color_bands(alpha, tile) if self.alpha == "model" else None
+        for row0, band in color_bands:
+            if alpha_bands is not None:
+                alpha_row0, alpha_band = next(alpha_bands)
+                if (alpha_row0, alpha_band.shape[2]) != (row0, band.shape[2]):  # same plan: cannot happen
+                    raise RuntimeError("colour and alpha bands out of step")
+            else:
+                alpha_band = _bicubic_rows(alpha, row0, band.shape[2], s)
+            out = torch.cat([band, alpha_band], dim=1)
+            yield row0, _from_float(out[0].permute(1, 2, 0), image.pixels.dtype)
+
+    def _color_bands(self, x: torch.Tensor, tile: int) -> Iterator[tuple[int, torch.Tensor]]:
+        """`_upscale_color` band by band: ``(row0, N×C×rows×(W·s))`` float in [0, 1]."""
+        model_input, from_model = self._adapt_channels(x)
+        for row0, band in self._forward_bands(model_input, tile):
+            yield row0, from_model(band)
+
+    def _forward_bands(self, x: torch.Tensor, tile: int) -> Iterator[tuple[int, torch.Tensor]]:
+        """`_forward` band by band with tiles of `tile` input pixels (no out-of-memory handling)."""
+        n, c, h, w = x.shape
+        s = self.model_scale
+        tile = max(self.size_multiple, tile // self.size_multiple * self.size_multiple)  # as `_tiled`
+        progress = _TileProgress(self.progress)
+        try:
+            for row0, band in tiled_forward_bands(
+                self._run_model,
+                self._pad_to_multiple(x),
+                scale=s,
+                tile=tile,
+                overlap=self.tile_overlap,
+                progress=progress,
+            ):
+                if row0 < h * s:  # rows below h·s come from the padding only
+                    yield row0, band[:, :, : h * s - row0, : w * s].clamp(0, 1)
+        finally:
+            progress.close()
+
+    # ----------------------------------------------------------------------------------------------
     # conversions
 
     def _upscale_array(self, array: np.ndarray) -> np.ndarray:
@@ -253,27 +401,26 @@ class Upscaler:
 
     def _upscale_color(self, x: torch.Tensor) -> torch.Tensor:
         """N×C×H×W float → N×C×(H·s)×(W·s) float in [0, 1], adapting channels to the model."""
+        model_input, from_model = self._adapt_channels(x)
+        return from_model(self._forward(model_input))
+
+    def _adapt_channels(self, x: torch.Tensor) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+        """The model's input for N×C×H×W colour `x`, and the function that turns the model's clamped output
+        (or any band of its rows) back into C channels in [0, 1]."""
         n, c, h, w = x.shape
         m = self.in_channels
         if c == m:
-            return self._forward(x)
+            return x, _identity
         if c == 1 and m == 3:
-            y = self._forward(x.expand(n, 3, h, w))
-            weights = torch.tensor(BT601, dtype=y.dtype, device=y.device).view(1, 3, 1, 1)
-            return (y * weights).sum(dim=1, keepdim=True).clamp_(0, 1)
+            return x.expand(n, 3, h, w), _bt601_gray
         if m == 1:
-            y = self._forward(x.reshape(n * c, 1, h, w))
-            return y.reshape(n, c, *y.shape[2:])
+            return x.reshape(n * c, 1, h, w), lambda y: y.reshape(n, c, *y.shape[2:])
         raise ConfigError(f"the model takes {m} channels; cannot upscale a {c}-channel image with it")
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """Model output for `x` (whole or tiled, with OOM handling), clamped to [0, 1], on `x`'s device."""
         n, c, h, w = x.shape
-        q = self.size_multiple
-        pad_h, pad_w = -h % q, -w % q
-        if pad_h or pad_w:  # the model needs sizes divisible by q: mirror-pad bottom/right, crop afterwards
-            mode = "reflect" if pad_h < h and pad_w < w else "replicate"
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        x = self._pad_to_multiple(x)
         s = self.model_scale
         if self.tile == 0:
             y = self._whole(x)
@@ -282,6 +429,17 @@ class Upscaler:
         else:
             y = self._tiled(x, self.tile)
         return y[:, :, : h * s, : w * s].clamp(0, 1)  # out of place: `y` may be an inference-mode tensor
+
+    def _pad_to_multiple(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` mirror-padded at the bottom/right to sizes divisible by the model's size multiple (the output
+        is cropped back afterwards)."""
+        h, w = x.shape[2:]
+        q = self.size_multiple
+        pad_h, pad_w = -h % q, -w % q
+        if pad_h or pad_w:
+            mode = "reflect" if pad_h < h and pad_w < w else "replicate"
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        return x
 
     def _run_model(self, x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
@@ -367,6 +525,34 @@ class Upscaler:
 
 # --------------------------------------------------------------------------------------------------
 # helpers
+
+
+def _identity(y: torch.Tensor) -> torch.Tensor:
+    return y
+
+
+def _bicubic_rows(alpha: torch.Tensor, row0: int, rows: int, scale: int) -> torch.Tensor:
+    """Output rows ``[row0, row0 + rows)`` of the bicubic ×`scale` upscaling of N×1×H×W `alpha`, clamped.
+
+    Interpolates only the input rows under the band plus two rows of context on each side (the bicubic
+    kernel's reach), so each output pixel sees the same input pixels, weights and border clamping as when
+    the whole image is interpolated; the result is bit-identical when 1/`scale` is exact in binary.
+    """
+    height, width = alpha.shape[2:]
+    if row0 % scale or rows % scale:
+        raise ValueError(f"band rows [{row0}, {row0 + rows}) are not whole input rows at scale {scale}")
+    a0, a1 = row0 // scale, (row0 + rows) // scale
+    c0, c1 = max(0, a0 - 2), min(height, a1 + 2)
+    up = F.interpolate(
+        alpha[:, :, c0:c1], size=((c1 - c0) * scale, width * scale), mode="bicubic", align_corners=False
+    )
+    return up[:, :, (a0 - c0) * scale : (a1 - c0) * scale].clamp_(0, 1)
+
+
+def _bt601_gray(y: torch.Tensor) -> torch.Tensor:
+    """N×3×H×W RGB in [0, 1] → N×1×H×W gray (BT.601 luma), clamped."""
+    weights = torch.tensor(BT601, dtype=y.dtype, device=y.device).view(1, 3, 1, 1)
+    return (y * weights).sum(dim=1, keepdim=True).clamp_(0, 1)
 
 
 def _pil_from_array(array: np.ndarray, mode: str) -> PILImage.Image:
