@@ -57,11 +57,39 @@ def _named_path(text: str) -> tuple[str, str]:
 # upscale
 
 
+_UPSCALE_EPILOG = """\
+many files, many processes:
+  Reading and writing run in background threads while the model computes.
+  Each output is recorded in OUTPUT_DIR/.esrgan-manifest/ with the model that
+  made it; rerunning the same command skips what is done, so a killed run
+  continues where it stopped.
+
+  Split a folder over processes (one per GPU, or CPU processes), all writing
+  into one output folder:
+    torchrun --nproc-per-node 2 -m esrgan upscale IN_DIR -o OUT_DIR
+  Over machines that share the folders: torchrun --nnodes M --node-rank K
+  --master-addr HOST ... the same; or, without torchrun, run
+    esrgan upscale IN_DIR -o OUT_DIR --shard I/N
+  for I = 0 .. N-1, wherever you like.
+"""
+
+
+def _shard_arg(text: str) -> object:
+    from esrgan.inference.files import Shard
+
+    try:
+        return Shard.parse(text)
+    except EsrganError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "upscale",
         help="upscale images with an ESRGAN-family model",
         description="Upscale image files, folders or globs into OUTPUT_DIR as {name}_{suffix}.{ext}.",
+        epilog=_UPSCALE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("-o", "--output", default="results", help="output folder (default: %(default)s)")
@@ -116,18 +144,42 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="N iterations of back-projection post-processing (ESRGAN PIRM submission used 20)",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing output files, except those the manifest shows were made by the same model "
+        "and settings (--no-manifest to redo those too)",
+    )
+    p.add_argument(
+        "--shard",
+        type=_shard_arg,
+        default=None,
+        metavar="I/N",
+        help="upscale only inputs I, I+N, I+2N, ... (from 0); default: from torchrun's RANK/WORLD_SIZE, "
+        "else all",
+    )
+    p.add_argument(
+        "--no-manifest",
+        action="store_true",
+        help="neither read nor write OUTPUT_DIR/.esrgan-manifest (no resume, no record of the model)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=_run_upscale)
 
 
 def _run_upscale(args: argparse.Namespace) -> int:
-    from esrgan.inference.files import collect_inputs, upscale_files
+    import os
+
+    from esrgan.inference.files import collect_inputs, shard_device, shard_from_env, upscale_files
+    from esrgan.inference.manifest import recipe_for
     from esrgan.inference.upscaler import Upscaler
     from esrgan.weights import interpolate_models, load_model
 
     if (args.model_b is None) != (args.alpha is None):
         raise EsrganError("--model-b and --alpha go together: both for network interpolation, or neither")
+    shard = args.shard if args.shard is not None else shard_from_env()
+    # torchrun's workers share one terminal: progress bars from the first worker of each machine only
+    bars = not args.quiet and (args.shard is not None or os.environ.get("LOCAL_RANK", "0") == "0")
     inputs = collect_inputs(args.inputs)
     model = load_model(args.model, device="cpu")
     if args.model_b is not None:
@@ -136,13 +188,16 @@ def _run_upscale(args: argparse.Namespace) -> int:
         model,
         tile=args.tile,
         tile_overlap=args.tile_overlap,
-        device=args.device,
+        device=args.device if args.device is not None else shard_device(),
         half=args.half,
         alpha=args.alpha_upsampler,
         outscale=args.outscale,
         back_projection=args.back_projection,
-        progress=not args.quiet,
+        progress=bars,
     )
+    recipe = None
+    if not args.no_manifest:
+        recipe = recipe_for(upscaler, args.model, model_b=args.model_b, interpolation_alpha=args.alpha)
     summary = upscale_files(
         upscaler,
         inputs,
@@ -150,15 +205,19 @@ def _run_upscale(args: argparse.Namespace) -> int:
         suffix=args.suffix,
         ext=args.ext,
         overwrite=args.overwrite,
-        progress=not args.quiet,
+        progress=bars,
+        shard=shard,
+        recipe=recipe,
     )
+    tag = f"[shard {shard}] " if shard is not None else ""
     for path, reason in summary.skipped:
-        print(f"skipped {path}: {reason}", file=sys.stderr)
+        print(f"{tag}skipped {path}: {reason}", file=sys.stderr)
     for path, message in summary.failed:
-        print(f"failed  {path}: {message}", file=sys.stderr)
+        print(f"{tag}failed  {path}: {message}", file=sys.stderr)
+    earlier = f"{len(summary.earlier)} done earlier, " if recipe is not None else ""
     print(
-        f"{len(summary.done)} upscaled, {len(summary.skipped)} skipped, {len(summary.failed)} failed"
-        f" -> {args.output}"
+        f"{tag}{len(summary.done)} upscaled, {earlier}{len(summary.skipped)} skipped, "
+        f"{len(summary.failed)} failed -> {args.output}"
     )
     return EXIT_SOME_FAILED if summary.failed else EXIT_OK
 

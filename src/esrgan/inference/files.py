@@ -12,19 +12,48 @@ Decisions:
   after reading, before the model runs.
 - Two inputs that would write the same output, or an output that would replace its own input, are an error
   before any work. Existing outputs are skipped (with the reason) unless `overwrite`.
+- Pipeline: a background thread reads and decodes the next images (at most `READ_AHEAD` waiting) and another
+  encodes and writes finished ones (at most `WRITE_BEHIND` waiting) while the model runs in the calling
+  thread. PyTorch, the image codecs and zlib release the GIL, so the three overlap; the queues bound the
+  memory. Results are reported in input order whatever the timing. Ctrl-C stops reading, lets the writer
+  finish the images already upscaled and re-raises. Writes are atomic, so no partial output ever exists; a
+  killed process may leave a hidden temporary file, which the next run over the same outputs deletes.
+- Sharding: `Shard` i/n takes positions i, i+n, i+2n, … of the whole input list, so n processes — torchrun
+  workers (RANK / WORLD_SIZE), or runs started by hand with ``--shard i/n`` on machines that share the output
+  folder — split one job without talking to each other. Every process checks the whole plan (duplicate
+  output names, outputs replacing inputs) so they all agree, and shards are cut from the whole list, not from
+  the work left, for the same reason.
+- Manifest (`esrgan.inference.manifest`): given a `Recipe`, every finished output is recorded. An existing
+  output recorded with the same recipe, from an input with the same name and size, is "done earlier" and not
+  made again, even with `overwrite` — rerunning the same command resumes it. An existing output recorded with
+  another recipe or input, or not recorded at all, is skipped with the reason unless `overwrite`.
 """
 
 from __future__ import annotations
 
 import glob
 import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 from tqdm import tqdm
 
-from esrgan.errors import EsrganError
-from esrgan.inference.image_io import WRITE_FORMATS, check_writable, read_image, write_image
+from esrgan.errors import ConfigError, EsrganError
+from esrgan.inference.image_io import (
+    WRITE_FORMATS,
+    Image,
+    check_writable,
+    read_image,
+    temporary_file_target,
+    write_image,
+)
+from esrgan.inference.manifest import ManifestRecord, ManifestWriter, Recipe, read_manifest
 from esrgan.inference.upscaler import Upscaler
 
 logger = logging.getLogger(__name__)
@@ -33,15 +62,97 @@ logger = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
 _GLOB_CHARS = frozenset("*?[")
 
+# Decoded images waiting for the model, and upscaled images waiting to be encoded (they are scale² larger).
+READ_AHEAD = 2
+WRITE_BEHIND = 1
+_POLL_SECONDS = 0.1
+
 
 @dataclass
 class UpscaleSummary:
-    """What `upscale_files` did: ``done`` (input, output) pairs, ``skipped`` and ``failed`` (input,
-    reason)."""
+    """What `upscale_files` did, in input order: ``done`` (input, output) pairs made now, ``skipped`` and
+    ``failed`` (input, reason), and ``earlier`` (input, output) pairs that the manifest shows were made
+    before with the same recipe."""
 
     done: list[tuple[Path, Path]] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    earlier: list[tuple[Path, Path]] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------------
+# sharding
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Process `index` (from 0) of `count` that split one job; see `shard_positions`."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.index, int) and isinstance(self.count, int) and 0 <= self.index < self.count):
+            raise ConfigError(f"a shard is I/N with 0 <= I < N, got {self.index}/{self.count}")
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``"I/N"`` → ``Shard(I, N)``; raises `ConfigError` for anything else."""
+        index, sep, count = text.partition("/")
+        try:
+            if not sep:
+                raise ValueError(text)
+            return cls(int(index), int(count))
+        except ValueError:
+            raise ConfigError(f"expected a shard as I/N with 0 <= I < N (e.g. 0/4), got {text!r}") from None
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def shard_positions(n: int, shard: Shard) -> range:
+    """Positions in a list of `n` items that `shard` takes: index, index + count, index + 2·count, …
+
+    The shards of a list are disjoint, together cover it, differ in size by at most one, and need nothing
+    but `n` to agree.
+    """
+    return range(shard.index, n, shard.count)
+
+
+def shard_from_env(environ: Mapping[str, str] | None = None) -> Shard | None:
+    """This process's shard when torchrun (or a launcher setting the same variables) started several:
+    RANK / WORLD_SIZE, else LOCAL_RANK / LOCAL_WORLD_SIZE. None for a single process."""
+    env = os.environ if environ is None else environ
+    for rank_key, world_key in (("RANK", "WORLD_SIZE"), ("LOCAL_RANK", "LOCAL_WORLD_SIZE")):
+        if rank_key in env and world_key in env:
+            try:
+                shard = Shard(int(env[rank_key]), int(env[world_key]))
+            except (ValueError, ConfigError):
+                raise ConfigError(
+                    f"the environment says {rank_key}={env[rank_key]!r}, {world_key}={env[world_key]!r}, "
+                    "which is not a process of a job; unset them or pass --shard I/N"
+                ) from None
+            return shard if shard.count > 1 else None
+    return None
+
+
+def shard_device(environ: Mapping[str, str] | None = None) -> str | None:
+    """``cuda:LOCAL_RANK`` (modulo the number of GPUs) for a torchrun worker on a machine with CUDA, so that
+    the workers of a machine use different GPUs; None otherwise (the `Upscaler` default)."""
+    import torch
+
+    env = os.environ if environ is None else environ
+    if "LOCAL_RANK" not in env or not torch.cuda.is_available():
+        return None
+    try:
+        local_rank = int(env["LOCAL_RANK"])
+    except ValueError:
+        raise ConfigError(f"the environment says LOCAL_RANK={env['LOCAL_RANK']!r}, not a number") from None
+    return f"cuda:{local_rank % torch.cuda.device_count()}"
+
+
+# --------------------------------------------------------------------------------------------------
+# inputs and names
 
 
 def _is_image_name(path: Path) -> bool:
@@ -102,6 +213,10 @@ def output_path(input: Path, out_dir: Path, suffix: str, ext: str | None = None)
     return Path(out_dir) / f"{name}{ext}"
 
 
+# --------------------------------------------------------------------------------------------------
+# the job
+
+
 def upscale_files(
     upscaler: Upscaler,
     inputs: list[Path],
@@ -111,15 +226,25 @@ def upscale_files(
     ext: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    shard: Shard | None = None,
+    recipe: Recipe | None = None,
+    threads: bool = True,
 ) -> UpscaleSummary:
-    """Upscale every input into `out_dir`; a failing file is recorded and the others still run.
+    """Upscale every input (those of `shard` when given) into `out_dir`; a failing file is recorded and the
+    others still run.
 
-    Returns an `UpscaleSummary`. Raises `EsrganError` only for problems found before any work: an unwritable
-    extension, two inputs with the same output, an output that is its own input, an unusable output folder.
+    `recipe` (from `esrgan.inference.manifest.recipe_for`) turns the manifest on: each finished output is
+    recorded, and outputs recorded earlier with the same recipe are not made again. ``threads=False`` does
+    everything in the calling thread, one file after another (the same results, without the overlap).
+
+    Returns an `UpscaleSummary` of this shard's inputs. Raises `EsrganError` only for problems found before
+    any work: an unwritable extension, two inputs with the same output, an output that is its own input, an
+    unusable output folder or manifest. Ctrl-C (`KeyboardInterrupt`) is re-raised once the background
+    threads have stopped.
     """
     out_dir = Path(out_dir)
     outputs = [output_path(p, out_dir, suffix, ext) for p in inputs]
-    _check_plan(inputs, outputs)
+    _check_plan(inputs, outputs)  # the whole list, in every shard: all processes agree
     if out_dir.exists() and not out_dir.is_dir():
         raise EsrganError(f"{out_dir}: exists and is not a folder; choose another output folder (-o)")
     try:
@@ -127,27 +252,267 @@ def upscale_files(
     except OSError as e:
         raise EsrganError(f"{out_dir}: cannot create the output folder ({e.strerror or e})") from e
 
+    positions = shard_positions(len(inputs), shard) if shard is not None else range(len(inputs))
+    mine = [(inputs[i], outputs[i]) for i in positions]
+    _remove_leftover_temporary_files(out_dir, {dst.name for _, dst in mine})
+    records = read_manifest(out_dir) if recipe is not None else {}
+
+    outcomes: dict[int, tuple[_Outcome, str]] = {}
+    jobs: list[_Job] = []
+    for number, (src, dst) in enumerate(mine):
+        verdict, reason = _verdict(src, dst, records.get(dst.name), recipe, overwrite=overwrite)
+        if verdict == "run":
+            jobs.append(_Job(number, src, dst))
+        else:
+            outcomes[number] = (verdict, reason)
+
+    desc = "upscale" if shard is None else f"upscale {shard}"
+    bar = tqdm(total=len(mine), initial=len(outcomes), desc=desc, unit="image", disable=not progress)
+    lock = threading.Lock()
+
+    def finish(job: _Job, result: tuple[bool, Any]) -> None:
+        ok, message = result
+        with lock:
+            outcomes[job.number] = ("done", "") if ok else ("failed", message)
+            bar.update(1)
+
+    def show(job: _Job) -> None:
+        bar.set_postfix_str(job.src.name, refresh=False)
+
+    manifest = None
+    if recipe is not None and jobs:
+        manifest = ManifestWriter(out_dir, *((shard.index, shard.count) if shard else (0, 1)))
+    stages = _Stages(upscaler, overwrite=overwrite, recipe=recipe, manifest=manifest)
+    try:
+        if threads:
+            _run_threaded(jobs, stages, finish, show)
+        else:
+            _run_inline(jobs, stages, finish, show)
+    finally:
+        bar.close()
+        if manifest is not None:
+            manifest.close()
+
     summary = UpscaleSummary()
-    bar = tqdm(list(zip(inputs, outputs, strict=True)), desc="upscale", unit="image", disable=not progress)
-    for src, dst in bar:
-        bar.set_postfix_str(src.name, refresh=False)
-        if dst.exists() and not overwrite:
-            summary.skipped.append((src, f"{dst} exists (use --overwrite to replace it)"))
-            continue
-        try:
-            image = read_image(src)
-            check_writable(dst, image)  # fail before spending time on the model
-            write_image(dst, upscaler.upscale_image(image), overwrite=overwrite)
-        except EsrganError as e:
-            logger.warning("%s", e)
-            summary.failed.append((src, str(e)))
-            continue
-        except Exception as e:  # a bug or an unexpected library error: keep its traceback in the log, go on
-            logger.exception("unexpected error while upscaling %s", src)
-            summary.failed.append((src, f"unexpected error: {type(e).__name__}: {e}"))
-            continue
-        summary.done.append((src, dst))
+    for number, (src, dst) in enumerate(mine):
+        kind, reason = outcomes[number]
+        if kind == "done":
+            summary.done.append((src, dst))
+        elif kind == "earlier":
+            summary.earlier.append((src, dst))
+        elif kind == "skipped":
+            summary.skipped.append((src, reason))
+        else:
+            summary.failed.append((src, reason))
     return summary
+
+
+_Outcome = Literal["done", "earlier", "skipped", "failed"]
+
+
+def _verdict(
+    src: Path, dst: Path, record: ManifestRecord | None, recipe: Recipe | None, *, overwrite: bool
+) -> tuple[_Outcome | Literal["run"], str]:
+    """Whether to make `dst` now ("run"), or why not."""
+    if not dst.exists():
+        return "run", ""
+    if record is None or recipe is None:
+        if overwrite:
+            return "run", ""
+        return "skipped", f"{dst} exists (use --overwrite to replace it)"
+    same_input = Path(record.input).name == src.name and record.input_bytes == _file_size(src)
+    unchanged = record.output_bytes == _file_size(dst)
+    if record.recipe == recipe and same_input and unchanged:
+        return "earlier", ""
+    if overwrite:
+        return "run", ""
+    if record.recipe != recipe:
+        changes = "; ".join(recipe.differences(record.recipe))
+        return "skipped", (
+            f"{dst} was made by another model or with other settings ({changes}); "
+            "use --overwrite to replace it"
+        )
+    if not same_input:
+        return "skipped", (
+            f"{dst} was made from another input ({record.input}, {record.input_bytes} bytes); "
+            "use --overwrite to replace it"
+        )
+    return (
+        "skipped",
+        f"{dst} was changed after it was made on {record.finished}; use --overwrite to replace it",
+    )
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
+def _remove_leftover_temporary_files(out_dir: Path, names: set[str]) -> None:
+    """Delete the temporary files that killed writes of the outputs called `names` left in `out_dir`."""
+    try:
+        hidden = [entry.name for entry in os.scandir(out_dir) if entry.name.startswith(".")]
+    except OSError as e:
+        logger.warning("cannot list %s to remove leftover temporary files (%s)", out_dir, e.strerror or e)
+        return
+    for name in hidden:
+        if temporary_file_target(name) in names:
+            try:
+                (out_dir / name).unlink()
+                logger.info("removed %s, left by an interrupted write", out_dir / name)
+            except OSError as e:
+                logger.warning("cannot remove the leftover temporary file %s (%s)", out_dir / name, e)
+
+
+@dataclass
+class _Job:
+    number: int  # position among this process's inputs
+    src: Path
+    dst: Path
+    started: float = 0.0
+    input_bytes: int = 0
+
+
+class _Stages:
+    """The three steps of one file; each raises on failure (see `_attempt`)."""
+
+    def __init__(
+        self,
+        upscaler: Upscaler,
+        *,
+        overwrite: bool,
+        recipe: Recipe | None,
+        manifest: ManifestWriter | None,
+    ) -> None:
+        self.upscaler = upscaler
+        self.overwrite = overwrite
+        self.recipe = recipe
+        self.manifest = manifest
+
+    def read(self, job: _Job) -> Image:
+        job.started = time.perf_counter()
+        image = read_image(job.src)
+        check_writable(job.dst, image)  # fail before spending time on the model
+        job.input_bytes = _file_size(job.src)
+        return image
+
+    def compute(self, job: _Job, image: Image) -> Image:
+        return self.upscaler.upscale_image(image)
+
+    def write(self, job: _Job, image: Image) -> None:
+        write_image(job.dst, image, overwrite=self.overwrite)
+        if self.manifest is None or self.recipe is None:
+            return
+        try:
+            self.manifest.record(
+                job.src,
+                job.dst,
+                self.recipe,
+                input_bytes=job.input_bytes,
+                seconds=time.perf_counter() - job.started,
+            )
+        except OSError as e:
+            raise EsrganError(
+                f"{job.dst} was written but {self.manifest.path} could not record it ({e.strerror or e}); "
+                "a rerun will treat it as an existing file of unknown origin"
+            ) from e
+
+
+def _attempt(step: Callable[..., Any], job: _Job, *args: Any) -> tuple[bool, Any]:
+    """(True, result) or (False, message): an error in one file is reported, never raised."""
+    try:
+        return True, step(job, *args)
+    except EsrganError as e:
+        logger.warning("%s", e)
+        return False, str(e)
+    except Exception as e:  # a bug or an unexpected library error: keep its traceback in the log, go on
+        logger.exception("unexpected error while upscaling %s", job.src)
+        return False, f"unexpected error: {type(e).__name__}: {e}"
+
+
+_Finish = Callable[[_Job, tuple[bool, Any]], None]
+
+
+def _run_inline(jobs: list[_Job], stages: _Stages, finish: _Finish, show: Callable[[_Job], None]) -> None:
+    for job in jobs:
+        show(job)
+        result = _attempt(stages.read, job)
+        if result[0]:
+            result = _attempt(stages.compute, job, result[1])
+        if result[0]:
+            result = _attempt(stages.write, job, result[1])
+        finish(job, result)
+
+
+_END = object()
+
+
+def _run_threaded(jobs: list[_Job], stages: _Stages, finish: _Finish, show: Callable[[_Job], None]) -> None:
+    """`_run_inline` with reading in one background thread and writing in another; the model runs here."""
+    stop = threading.Event()
+    decoded: queue.Queue[Any] = queue.Queue(maxsize=READ_AHEAD)
+    upscaled: queue.Queue[Any] = queue.Queue(maxsize=WRITE_BEHIND)
+    crashed: list[BaseException] = []
+
+    def read_all() -> None:
+        try:
+            for job in jobs:
+                if stop.is_set():
+                    return
+                if not _put_unless(decoded, (job, _attempt(stages.read, job)), stop.is_set):
+                    return
+        except BaseException as e:  # only a bug gets here: hand it to the main thread
+            crashed.append(e)
+        finally:
+            _put_unless(decoded, _END, stop.is_set)
+
+    def write_all() -> None:
+        try:
+            while (item := upscaled.get()) is not _END:
+                job, image = item
+                finish(job, _attempt(stages.write, job, image))
+        except BaseException as e:
+            crashed.append(e)
+
+    reader = threading.Thread(target=read_all, name="esrgan-upscale-read", daemon=True)
+    writer = threading.Thread(target=write_all, name="esrgan-upscale-write", daemon=True)
+    reader.start()
+    writer.start()
+    try:
+        while (item := decoded.get()) is not _END:
+            job, result = item
+            show(job)
+            if result[0]:
+                result = _attempt(stages.compute, job, result[1])
+            if not result[0]:
+                finish(job, result)
+                continue
+            # From here the writer holds the only references, so each image is freed as soon as it is used.
+            del item
+            if not _put_unless(upscaled, (job, result[1]), lambda: not writer.is_alive()):
+                break
+            del result
+    finally:
+        # Normal end or Ctrl-C: the reader stops at its next file; the writer writes what is already upscaled.
+        stop.set()
+        _put_unless(upscaled, _END, lambda: not writer.is_alive())
+        writer.join()
+        reader.join()
+    if crashed:
+        raise crashed[0]
+
+
+def _put_unless(q: queue.Queue[Any], item: object, give_up: Callable[[], bool]) -> bool:
+    """Put `item` into the bounded queue `q`, waiting for room unless `give_up()` becomes true first."""
+    while not give_up():
+        try:
+            q.put(item, timeout=_POLL_SECONDS)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 def _check_plan(inputs: list[Path], outputs: list[Path]) -> None:

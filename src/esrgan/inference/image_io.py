@@ -32,6 +32,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import secrets
 import struct
 import warnings
@@ -616,7 +617,7 @@ def _atomic_write(path: Path, data: bytes, *, overwrite: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ImageError(f"{path}: cannot create the folder {path.parent} ({e.strerror or e})") from e
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")  # see temporary_file_target
     try:
         # os.open with mode 0o666 lets the umask decide permissions, like an ordinary new file.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
@@ -632,6 +633,20 @@ def _atomic_write(path: Path, data: bytes, *, overwrite: bool) -> None:
             tmp.unlink(missing_ok=True)
         except OSError:
             logger.warning("could not remove the temporary file %s", tmp)
+
+
+_TEMPORARY_NAME = re.compile(r"\.(?P<target>.+)\.[0-9a-f]{8}\.tmp")
+
+
+def temporary_file_target(name: str) -> str | None:
+    """The file name that a temporary file called `name` was written for by `write_image`, or None when
+    `name` is not such a file.
+
+    `write_image` removes its temporary file on every error, but a killed process cannot: a later run that
+    writes the same outputs may delete what this recognises (``.{target}.{8 hex digits}.tmp``).
+    """
+    match = _TEMPORARY_NAME.fullmatch(name)
+    return match["target"] if match else None
 
 
 def _move_into_place(tmp: Path, path: Path, *, overwrite: bool) -> None:

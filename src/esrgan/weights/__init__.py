@@ -31,7 +31,7 @@ from esrgan.weights.io import (
     write_pth,
     write_safetensors,
 )
-from esrgan.weights.zoo import MODEL_ZOO, fetch
+from esrgan.weights.zoo import MODEL_ZOO, fetch, sha256_of
 
 __all__ = [
     "LAYOUTS",
@@ -46,6 +46,7 @@ __all__ = [
     "read_generator_weights",
     "resolve_weights",
     "save_model",
+    "weights_sha256",
 ]
 
 BUNDLED_DIR = Path(__file__).parent / "bundled"
@@ -105,6 +106,12 @@ def resolve_weights(name_or_path: str | os.PathLike[str] | None, *, progress: bo
         return fetch(name, progress=progress)
     known = ", ".join([*bundled_models(), *MODEL_ZOO])
     raise WeightsError(f"no file and no known model named '{name}'; known models: {known}")
+
+
+def weights_sha256(name_or_path: str | os.PathLike[str] | None = None, *, progress: bool = True) -> str:
+    """SHA-256 (hex) of the file that `load_model(name_or_path)` reads: names a model's exact weights, e.g. in
+    the manifest of `esrgan upscale`. None is the bundled default model."""
+    return sha256_of(resolve_weights(name_or_path, progress=progress))
 
 
 def read_generator_weights(path: str | os.PathLike[str]) -> LoadedWeights:
