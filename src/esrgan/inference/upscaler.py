@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
 from typing import Literal, TypeVar
 
@@ -216,7 +216,7 @@ class Upscaler:
         """Whether `upscale_image_bands` works with these settings (no step that needs the whole output)."""
         return self._stream_blocker() is None
 
-    def upscale_image_bands(self, image: Image) -> Iterator[tuple[int, np.ndarray]]:
+    def upscale_image_bands(self, image: Image) -> Generator[tuple[int, np.ndarray], None, None]:
         """Upscale `image` band by band of output rows, for outputs too large to hold in memory.
 
         Yields ``(row0, rows)`` top to bottom, covering ``output_size(image.height, image.width)``: `rows` is
@@ -304,7 +304,7 @@ class Upscaler:
         cap = max(self._min_tile(), STREAM_BAND_BYTES // per_input_row // q * q)
         return min(self._auto_tile_size(), whole, cap)
 
-    def _image_bands(self, image: Image, tile: int) -> Iterator[tuple[int, np.ndarray]]:
+    def _image_bands(self, image: Image, tile: int) -> Generator[tuple[int, np.ndarray], None, None]:
         """`upscale_image_bands` for one tile size, without its out-of-memory handling."""
         s = self.model_scale
         color = image.pixels if image.pixels.ndim == 3 else image.pixels[:, :, None]
