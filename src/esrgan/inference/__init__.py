@@ -5,7 +5,8 @@
     upscaler   Upscaler
     png_stream PngStreamWriter                      (no torch import)
     streaming  needs_streaming / upscale_to_png     (outputs too large for memory, band by band into PNG)
-    files      collect_inputs / output_path / upscale_files / UpscaleSummary
+    files      collect_inputs / output_path / upscale_files / UpscaleSummary / Shard
+    manifest   Recipe / recipe_for / read_manifest      (the resumable record of `esrgan upscale`)
 
 Names are imported lazily so that reading an image does not import torch.
 """
@@ -32,12 +33,18 @@ _LAZY = {
     "collect_inputs": "esrgan.inference.files",
     "output_path": "esrgan.inference.files",
     "upscale_files": "esrgan.inference.files",
+    "Shard": "esrgan.inference.files",
+    "Recipe": "esrgan.inference.manifest",
+    "recipe_for": "esrgan.inference.manifest",
+    "read_manifest": "esrgan.inference.manifest",
 }
 
 __all__ = [
     "STREAM_THRESHOLD_PIXELS",
     "Image",
     "PngStreamWriter",
+    "Recipe",
+    "Shard",
     "Tile",
     "UpscaleSummary",
     "Upscaler",
@@ -46,6 +53,8 @@ __all__ = [
     "output_path",
     "plan_tiles",
     "read_image",
+    "read_manifest",
+    "recipe_for",
     "tiled_forward",
     "tiled_forward_bands",
     "upscale_files",
@@ -54,8 +63,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from esrgan.inference.files import UpscaleSummary, collect_inputs, output_path, upscale_files
+    from esrgan.inference.files import Shard, UpscaleSummary, collect_inputs, output_path, upscale_files
     from esrgan.inference.image_io import Image, read_image, write_image
+    from esrgan.inference.manifest import Recipe, read_manifest, recipe_for
     from esrgan.inference.png_stream import PngStreamWriter
     from esrgan.inference.streaming import STREAM_THRESHOLD_PIXELS, needs_streaming, upscale_to_png
     from esrgan.inference.tiling import Tile, plan_tiles, tiled_forward, tiled_forward_bands
