@@ -11,7 +11,7 @@ Decisions:
   moved to another machine (other mount points) still recognises its work. Hashing every input on each
   resume would read the whole data set again.
 - A `Recipe` is everything that decides the pixels: the SHA-256 of the weight file(s), the interpolation
-  weight, and the `Upscaler` settings (tile, overlap, alpha upsampler, outscale, back-projection, fp16).
+  weight, and the `Upscaler` settings (tile, overlap, alpha upsampler, outscale, back-projection, precision).
   Model names and the device are kept for people reading the manifest but not compared: the same file under
   another name gives the same pixels.
 - A line that cannot be parsed (a process killed in the middle of writing it) is ignored with a warning; the
@@ -51,7 +51,7 @@ class Recipe:
     alpha_upsampler: str = "model"
     outscale: float | None = None
     back_projection: int = 0
-    half: bool = False
+    precision: str = "fp32"
     model_b_sha256: str | None = None
     interpolation_alpha: float | None = None
     model: str = field(default="", compare=False)
@@ -77,7 +77,8 @@ class Recipe:
             alpha_upsampler=upscaler.alpha,
             outscale=upscaler.outscale,
             back_projection=upscaler.back_projection,
-            half=upscaler.half,
+            # The precision asked for ("fp32", "fp16", "bf16"); older `Upscaler`s only know `half`.
+            precision=getattr(upscaler, "precision", "fp16" if upscaler.half else "fp32"),
             model_b_sha256=model_b_sha256,
             interpolation_alpha=interpolation_alpha,
             model=model,
