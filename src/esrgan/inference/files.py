@@ -266,6 +266,9 @@ def upscale_files(
         else:
             outcomes[number] = (verdict, reason)
 
+    manifest = None
+    if recipe is not None and jobs:
+        manifest = ManifestWriter(out_dir, *((shard.index, shard.count) if shard else (0, 1)))
     desc = "upscale" if shard is None else f"upscale {shard}"
     bar = tqdm(total=len(mine), initial=len(outcomes), desc=desc, unit="image", disable=not progress)
     lock = threading.Lock()
@@ -279,9 +282,6 @@ def upscale_files(
     def show(job: _Job) -> None:
         bar.set_postfix_str(job.src.name, refresh=False)
 
-    manifest = None
-    if recipe is not None and jobs:
-        manifest = ManifestWriter(out_dir, *((shard.index, shard.count) if shard else (0, 1)))
     stages = _Stages(upscaler, overwrite=overwrite, recipe=recipe, manifest=manifest)
     try:
         if threads:
