@@ -254,6 +254,7 @@ class OomAbove(Nearest):
 
 def test_auto_tile_retries_smaller_after_out_of_memory(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
     monkeypatch.setattr(upscaler_module, "_free_memory", lambda device: 1 << 40)
+    monkeypatch.setattr(upscaler_module, "CPU_ACTIVATION_BUDGET", 1 << 40)
     model = OomAbove(limit=40 * 40)
     image = _random((100, 90, 3), np.uint8)
     with caplog.at_level(logging.WARNING):
@@ -271,6 +272,7 @@ def test_auto_tile_size_follows_free_memory(monkeypatch: pytest.MonkeyPatch) -> 
     small = max(model.sizes)
     model.sizes.clear()
     monkeypatch.setattr(upscaler_module, "_free_memory", lambda device: 1 << 40)
+    monkeypatch.setattr(upscaler_module, "CPU_ACTIVATION_BUDGET", 1 << 40)
     Upscaler(model, tile="auto", tile_overlap=2).upscale(_random((300, 300, 3), np.uint8))
     assert small[0] < 300 and max(model.sizes) == (300, 300)
 
@@ -278,6 +280,7 @@ def test_auto_tile_size_follows_free_memory(monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.mark.parametrize("error", [torch.OutOfMemoryError, RuntimeError])
 def test_auto_tile_gives_up_with_a_clear_error(monkeypatch: pytest.MonkeyPatch, error: type) -> None:
     monkeypatch.setattr(upscaler_module, "_free_memory", lambda device: 1 << 40)
+    monkeypatch.setattr(upscaler_module, "CPU_ACTIVATION_BUDGET", 1 << 40)
     with pytest.raises(EsrganError, match="out of memory"):
         Upscaler(OomAbove(limit=4, error=error), tile="auto", tile_overlap=2).upscale(
             _random((80, 80, 3), np.uint8)
@@ -294,6 +297,7 @@ def test_fixed_tile_out_of_memory_is_a_clear_error(tile: int) -> None:
 
 def test_other_errors_are_never_swallowed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(upscaler_module, "_free_memory", lambda device: 1 << 40)
+    monkeypatch.setattr(upscaler_module, "CPU_ACTIVATION_BUDGET", 1 << 40)
     model = OomAbove(limit=4, error=ValueError)
     with pytest.raises(ValueError, match="CUDA out of memory"):
         Upscaler(model, tile="auto").upscale(_random((80, 80, 3), np.uint8))
@@ -308,7 +312,7 @@ def test_half_on_cpu_falls_back_to_fp32_with_a_warning(caplog) -> None:
     model = Nearest(2)
     with caplog.at_level(logging.WARNING):
         up = Upscaler(model, device="cpu", half=True)
-    assert up.dtype == torch.float32 and model.dummy.weight.dtype == torch.float32
+    assert up.precision == "fp32" and model.dummy.weight.dtype == torch.float32
     assert "fp16" in caplog.text
 
 

@@ -10,6 +10,7 @@ the input is space-to-depth transformed first, so a ×2 model with two up-stages
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -120,14 +121,35 @@ class RRDBNet(nn.Module):
         }
 
     def forward(self, x: Tensor) -> Tensor:
+        return self.forward_upsample(self.forward_features(x))
+
+    # The split below lets inference run the tail (at output resolution, most of the memory) in row strips;
+    # see esrgan.inference.runner.
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The trunk: input → features at input resolution (divided by the unshuffle factor)."""
         if self.unshuffle_factor > 1:
             x = F.pixel_unshuffle(x, self.unshuffle_factor)
         fea = self.conv_first(x)
-        fea = fea + self.conv_body(self.body(fea))  # long skip, no scaling
+        return fea + self.conv_body(self.body(fea))  # long skip, no scaling
+
+    def forward_upsample(self, fea: Tensor) -> Tensor:
+        """The tail: features → image, `upsample_factor`× larger."""
         for j in range(1, self.num_upsample + 1):
             up = getattr(self, f"conv_up{j}")
             fea = self.lrelu(up(F.interpolate(fea, scale_factor=2, mode="nearest")))
         return self.conv_last(self.lrelu(self.conv_hr(fea)))
+
+    @property
+    def upsample_factor(self) -> int:
+        return 2**self.num_upsample
+
+    @property
+    def upsample_halo(self) -> int:
+        """Feature rows the tail needs beyond an output strip: the receptive-field radius of its 3×3 convs,
+        1 pixel at each resolution (conv_up{j} at 2^j, conv_hr and conv_last at the output's), in features."""
+        radius = sum(2.0**-j for j in range(1, self.num_upsample + 1)) + 2.0 / self.upsample_factor
+        return math.ceil(radius)
 
 
 def basicsr_init(model: RRDBNet) -> RRDBNet:

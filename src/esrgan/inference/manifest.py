@@ -77,8 +77,7 @@ class Recipe:
             alpha_upsampler=upscaler.alpha,
             outscale=upscaler.outscale,
             back_projection=upscaler.back_projection,
-            # The precision asked for ("fp32", "fp16", "bf16"); older `Upscaler`s only know `half`.
-            precision=getattr(upscaler, "precision", "fp16" if upscaler.half else "fp32"),
+            precision=upscaler.requested_precision,  # "fp32", "fp16", "bf16": what the job asked for
             model_b_sha256=model_b_sha256,
             interpolation_alpha=interpolation_alpha,
             model=model,

@@ -36,6 +36,7 @@ from torch import nn
 
 from esrgan.errors import ConfigError, EsrganError
 from esrgan.inference.image_io import Image
+from esrgan.inference.runner import ModelRunner, Precision
 from esrgan.inference.tiling import tiled_forward, tiled_forward_bands
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ _FALLBACK_MEMORY = 4 << 30
 # Streaming (`Upscaler.upscale_image_bands`) with tile=0 or "auto": the float32 accumulator of one band of
 # output rows (tile · scale rows × the full output width) stays below this many bytes.
 STREAM_BAND_BYTES = 256 << 20
+# On the CPU, activations never get more than this, so that a whole `esrgan upscale` stays under ~1 GB of
+# resident memory at any image size (docs/benchmarks/inference.md); bigger tiles are barely faster.
+CPU_ACTIVATION_BUDGET = 512 << 20
 
 ArrayOrPIL = TypeVar("ArrayOrPIL", np.ndarray, PILImage.Image)
 
@@ -68,7 +72,10 @@ class Upscaler:
             for the cross-fade between tiles (see `esrgan.inference.tiling`). Tiled output equals
             whole-image output when this is at least the model's receptive-field radius.
         device: "cpu", "cuda", "cuda:1", "mps", ...; default CUDA if available, else CPU.
-        half: fp16 inference; only on CUDA (elsewhere fp32 is used and a warning logged).
+        half: fp16 inference; only on CUDA (elsewhere fp32 is used and a warning logged). Same as
+            ``precision="fp16"``.
+        precision: "fp32" (default), "fp16" (CUDA) or "bf16" autocast; a tile whose half-precision output is
+            not finite or black is redone in fp32, and fp32 is kept from then on (`esrgan.inference.runner`).
         alpha: how an alpha channel is upscaled: "model" or "bicubic".
         outscale: final scale factor (any positive number); the network output is resized to
             ``round(h·outscale) × round(w·outscale)``. Default: the model's scale.
@@ -86,6 +93,7 @@ class Upscaler:
         tile_overlap: int = 16,
         device: str | torch.device | None = None,
         half: bool = False,
+        precision: Precision | None = None,
         alpha: Literal["model", "bicubic"] = "model",
         outscale: float | None = None,
         back_projection: int = 0,
@@ -114,13 +122,15 @@ class Upscaler:
                 f"back_projection must be an integer >= 0 (iterations), got {back_projection!r}"
             )
 
-        self.device = torch.device(device) if device is not None else _default_device()
-        if half and self.device.type != "cuda":
-            logger.warning("fp16 inference needs CUDA; using fp32 on %s", self.device)
-            half = False
-        self.half = half
-        self.dtype = torch.float16 if half else torch.float32
-        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        if precision is None:
+            precision = "fp16" if half else "fp32"
+        elif half and precision != "fp16":
+            raise ConfigError(f"half=True means precision 'fp16', but precision={precision!r} was given")
+        self.device = torch.device(device) if device is not None else _default_device(model)
+        self.runner = ModelRunner(model, self.device, precision=precision)
+        self.model = self.runner.model
+        # What the job asked for (the runner may fall back to fp32 later); recorded in manifests.
+        self.requested_precision: Precision = self.runner.precision
         self.model_scale = scale
         self.tile = tile
         self.tile_overlap = tile_overlap
@@ -441,10 +451,17 @@ class Upscaler:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
         return x
 
+    @property
+    def precision(self) -> Precision:
+        """ "fp32", "fp16" or "bf16"; becomes "fp32" after half precision gave unusable output."""
+        return self.runner.precision
+
+    @property
+    def half(self) -> bool:
+        return self.precision != "fp32"
+
     def _run_model(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            y = self.model(x.to(device=self.device, dtype=self.dtype))
-        return y.float()
+        return self.runner(x)
 
     def _whole(self, x: torch.Tensor) -> torch.Tensor:
         try:
@@ -486,7 +503,9 @@ class Upscaler:
         q = math.lcm(_TILE_QUANTUM, self.size_multiple)
         smallest = self._min_tile()
         whole = _round_up(max(x.shape[2], x.shape[3]), q)
-        tile = min(self._auto_tile_size(), whole)
+        budget, per_pixel = self._memory_budget()
+        # One window when the whole image fits: tiles cost extra work where they overlap.
+        tile = whole if x.shape[2] * x.shape[3] * per_pixel <= budget else min(self._auto_tile_size(), whole)
         while True:
             try:
                 return self._tiled(x, tile)
@@ -514,13 +533,20 @@ class Upscaler:
     def _auto_tile_size(self) -> int:
         """A tile size that should fit the device's free memory (a rough estimate; OOM retries fix it)."""
         q = math.lcm(_TILE_QUANTUM, self.size_multiple)
-        free = _free_memory(self.device)
-        budget = free * _MEMORY_SHARE.get(self.device.type, 0.25)
-        per_pixel = _bytes_per_input_pixel(self.model, self.model_scale, 2 if self.half else 4)
+        budget, per_pixel = self._memory_budget()
         side = int(math.sqrt(budget / per_pixel)) // q * q
         tile = min(MAX_AUTO_TILE, max(self._min_tile(), side))
-        logger.debug("auto tile: %d (free %.1f GiB, ~%d bytes/pixel)", tile, free / 2**30, per_pixel)
+        logger.debug("auto tile: %d (budget %.2f GiB, ~%d bytes/pixel)", tile, budget / 2**30, per_pixel)
         return tile
+
+    def _memory_budget(self) -> tuple[float, int]:
+        """(bytes the model's activations may use, estimated bytes per input pixel)."""
+        budget = _free_memory(self.device) * _MEMORY_SHARE.get(self.device.type, 0.25)
+        if self.device.type == "cpu":
+            budget = min(budget, CPU_ACTIVATION_BUDGET)
+        element_size = 4 if self.precision == "fp32" else 2
+        per_pixel = _bytes_per_input_pixel(self.model, self.model_scale, element_size, self.runner.strips)
+        return budget, per_pixel
 
 
 # --------------------------------------------------------------------------------------------------
@@ -591,7 +617,12 @@ def _from_float(y: torch.Tensor, dtype: np.dtype) -> np.ndarray:
     return y.cpu().numpy().astype(dtype)
 
 
-def _default_device() -> torch.device:
+def _default_device(model: nn.Module | None = None) -> torch.device:
+    """The model's `preferred_device` if it names one (e.g. "cpu" for an onnxruntime model), else CUDA if
+    available, else the CPU."""
+    preferred = getattr(model, "preferred_device", None)
+    if isinstance(preferred, str):
+        return torch.device(preferred)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -616,13 +647,16 @@ def _model_size_multiple(model: nn.Module) -> int:
     return 1
 
 
-def _bytes_per_input_pixel(model: nn.Module, scale: int, element_size: int) -> int:
+def _bytes_per_input_pixel(model: nn.Module, scale: int, element_size: int, strips: bool = False) -> int:
     """Rough peak activation memory per input pixel: a few feature maps of the widest convolution at output
     resolution (upsampled features, conv output, activation) dominate for ×2/×4 models, plus the dense-block
-    concatenations (~6 maps) at input resolution."""
+    concatenations (~10 maps: trunk, block inputs, growth channels, concatenation) at input resolution. With
+    the tail in strips (`esrgan.inference.runner`) only the input-resolution part counts."""
     widths = [m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d)]
     features = max(widths, default=64)
-    return element_size * features * (3 * scale * scale + 6)
+    if strips:
+        return element_size * features * 10
+    return element_size * features * (3 * scale * scale + 10)
 
 
 def _free_memory(device: torch.device) -> int:

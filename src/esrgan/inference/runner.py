@@ -1,0 +1,145 @@
+"""`ModelRunner`: how one input tile goes through the model, fast and with bounded memory.
+
+The `Upscaler` decides *what* to run (padding, tiles, channels, alpha); this module decides *how*:
+
+- **channels_last** on CPU and CUDA: oneDNN and cuDNN run 3×3 convolutions natively in NHWC; with NCHW
+  tensors PyTorch's CPU path falls back to slower kernels (docs/benchmarks/inference.md has the numbers).
+- **inference_mode**: no autograd bookkeeping.
+- **upsampling tail in row strips**: a model that splits into `forward_features` (the trunk, at input
+  resolution) and `forward_upsample` (the tail, ``upsample_factor``× larger, with a receptive field of
+  ``upsample_halo`` feature pixels) gets its tail run on horizontal strips that overlap by that halo. The tail
+  works at output resolution, so for RRDBNet ×4 it would otherwise need ~16× the trunk's memory per feature
+  map; in strips the trunk bounds the memory and the result is the same (each strip sees every pixel its rows
+  depend on; only float rounding differs).
+- **half precision**: ``precision="fp16"`` (CUDA) or ``"bf16"`` (CUDA, CPU) runs under autocast with the
+  weights kept in fp32; a tile whose output is not finite, or black where the input is not, is run again in
+  fp32 and the rest of the job stays in fp32 (with a warning), because fp16 overflows in some community
+  models.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Literal
+
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+Precision = Literal["fp32", "fp16", "bf16"]
+PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+# Bytes of tail activations allowed per strip: small enough to stay in the memory budget, large enough that
+# the halo rows computed twice cost little (~1% of the work for RRDBNet).
+TAIL_STRIP_BYTES = 96 << 20
+# Feature maps alive at once in the tail at output resolution (upsampled input, conv output, next conv).
+_TAIL_LIVE_MAPS = 3
+# "Black" output: brightest output pixel below one 8-bit level while the input has some content.
+_BLACK_OUTPUT = 1.0 / 255.0
+_NONBLACK_INPUT = 16.0 / 255.0
+
+
+def supports_strips(model: nn.Module) -> bool:
+    """Whether `model` splits into a trunk and an upsampling tail that can run in row strips."""
+    return all(
+        hasattr(model, name)
+        for name in ("forward_features", "forward_upsample", "upsample_factor", "upsample_halo")
+    )
+
+
+class ModelRunner:
+    """Run input tiles (NCHW float in [0, 1]) through `model` on `device`; output float32 on that device.
+
+    Args:
+        model: the network; moved to `device`, put in eval mode and (CPU/CUDA) into channels_last.
+        device: where the model runs.
+        precision: "fp32", "fp16" (CUDA only) or "bf16"; see the module docstring for the fp32 fall back.
+        channels_last: use NHWC memory format (default on CPU and CUDA).
+        strip_bytes: memory allowed for one strip of the upsampling tail (models with `forward_upsample`).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        device: torch.device,
+        *,
+        precision: Precision = "fp32",
+        channels_last: bool | None = None,
+        strip_bytes: int = TAIL_STRIP_BYTES,
+    ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if precision == "fp16" and device.type != "cuda":
+            logger.warning("fp16 inference needs CUDA; using fp32 on %s", device)
+            precision = "fp32"
+        self.device = device
+        self.precision: Precision = precision
+        self.channels_last = device.type in ("cpu", "cuda") if channels_last is None else channels_last
+        self.strip_bytes = strip_bytes
+        self.model = model.to(device=device, dtype=torch.float32).eval()
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.strips = supports_strips(self.model)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(device=self.device, dtype=torch.float32)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.precision == "fp32":
+            return self._forward(x)
+        y = self._forward(x)
+        if _usable(y, x):
+            return y
+        logger.warning(
+            "%s inference gave %s output; running in fp32 from now on",
+            self.precision,
+            "non-finite" if not torch.isfinite(y).all() else "black",
+        )
+        self.precision = "fp32"
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode(), self._autocast():
+            if not self.strips:
+                return self.model(x).float()
+            return self._strip_forward(x)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=PRECISIONS[self.precision])
+
+    def _strip_forward(self, x: torch.Tensor) -> torch.Tensor:
+        model = self.model
+        features = model.forward_features(x)  # type: ignore[operator]
+        factor: int = model.upsample_factor  # type: ignore[assignment]
+        halo: int = model.upsample_halo  # type: ignore[assignment]
+        n, c, height, width = features.shape
+        bytes_per_row = n * c * width * factor * factor * features.element_size() * _TAIL_LIVE_MAPS
+        rows = max(1, self.strip_bytes // max(1, bytes_per_row))
+        if rows >= height:
+            return model.forward_upsample(features).float()  # type: ignore[operator]
+        out: torch.Tensor | None = None
+        for r0 in range(0, height, rows):
+            r1 = min(height, r0 + rows)
+            a0, a1 = max(0, r0 - halo), min(height, r1 + halo)
+            y = model.forward_upsample(features[:, :, a0:a1])  # type: ignore[operator]
+            if out is None:
+                out = torch.empty(
+                    (n, y.shape[1], height * factor, width * factor),
+                    dtype=torch.float32,
+                    device=y.device,
+                    memory_format=torch.channels_last if self.channels_last else torch.contiguous_format,
+                )
+            out[:, :, r0 * factor : r1 * factor] = y[:, :, (r0 - a0) * factor : (r1 - a0) * factor]
+        assert out is not None
+        return out
+
+
+def _usable(y: torch.Tensor, x: torch.Tensor) -> bool:
+    """Half-precision output is usable unless it has NaN/inf, or is black where the input is not."""
+    if not bool(torch.isfinite(y).all()):
+        return False
+    return not (float(y.amax()) < _BLACK_OUTPUT and float(x.amax()) > _NONBLACK_INPUT)
