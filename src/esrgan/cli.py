@@ -97,8 +97,16 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
         "-m",
         "--model",
         default=None,
-        help="model name from `esrgan models` or a weights file (.pth/.safetensors); "
-        "default: the bundled model",
+        help="model name from `esrgan models` or a weights file (.pth/.safetensors), or an .onnx file "
+        "(from `esrgan export onnx`); default: the bundled model",
+    )
+    p.add_argument(
+        "--backend",
+        choices=["torch", "onnxruntime"],
+        default=None,
+        help="torch, or onnxruntime on the CPU (a weights file is exported to ONNX once and cached under "
+        "~/.cache/esrgan/onnx, keyed by its SHA-256; an .onnx model, e.g. an int8 one, is run as it is). "
+        "Default: onnxruntime for an .onnx model, else torch",
     )
     p.add_argument("--model-b", default=None, help="second model for network interpolation with --alpha")
     p.add_argument(
@@ -172,6 +180,7 @@ def _run_upscale(args: argparse.Namespace) -> int:
 
     from esrgan.inference.files import collect_inputs, shard_device, shard_from_env, upscale_files
     from esrgan.inference.manifest import recipe_for
+    from esrgan.inference.onnx_backend import choose_backend, load_backend_model
     from esrgan.inference.upscaler import Upscaler
     from esrgan.weights import interpolate_models, load_model
 
@@ -181,7 +190,15 @@ def _run_upscale(args: argparse.Namespace) -> int:
     # torchrun's workers share one terminal: progress bars from the first worker of each machine only
     bars = not args.quiet and (args.shard is not None or os.environ.get("LOCAL_RANK", "0") == "0")
     inputs = collect_inputs(args.inputs)
-    model = load_model(args.model, device="cpu")
+    backend = choose_backend(args.model, args.backend)
+    if backend == "onnxruntime" and (args.model_b is not None or args.half):
+        raise EsrganError(
+            "--model-b/--alpha and --half need --backend torch (for a blend with onnxruntime: save it with "
+            "`esrgan interpolate`, then export it with `esrgan export onnx`)"
+        )
+    if backend == "onnxruntime" and args.device is None:
+        args.device = "cpu"  # onnxruntime computes on the CPU: keep the tensors there
+    model = load_backend_model(args.model, backend)
     if args.model_b is not None:
         model = interpolate_models(model, load_model(args.model_b, device="cpu"), args.alpha)
     upscaler = Upscaler(
@@ -197,7 +214,9 @@ def _run_upscale(args: argparse.Namespace) -> int:
     )
     recipe = None
     if not args.no_manifest:
-        recipe = recipe_for(upscaler, args.model, model_b=args.model_b, interpolation_alpha=args.alpha)
+        # onnxruntime: the recipe names the .onnx file actually run (its pixels differ slightly from torch's)
+        recipe_model = model.path if backend == "onnxruntime" else args.model  # type: ignore[union-attr]
+        recipe = recipe_for(upscaler, recipe_model, model_b=args.model_b, interpolation_alpha=args.alpha)
     summary = upscale_files(
         upscaler,
         inputs,
@@ -895,6 +914,87 @@ def _run_mos_report(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------------
+# export
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a model for other runtimes (ONNX, optionally int8-quantised)",
+        description="Export a generator for another runtime. See docs/onnx.md.",
+    )
+    formats = p.add_subparsers(dest="export_format", required=True, metavar="FORMAT")
+    o = formats.add_parser(
+        "onnx",
+        help="ONNX with dynamic batch/height/width, for `esrgan upscale --backend onnxruntime`",
+        description="Write MODEL as an ONNX file (fp32, opset 18, dynamic batch/height/width) whose "
+        "metadata describes it; with --int8, an int8-quantised file for the CPU instead. The export is "
+        "checked against torch with onnxruntime before it is kept.",
+    )
+    o.add_argument(
+        "model", nargs="?", default=None, help="weights file or model name (default: the bundled model)"
+    )
+    o.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    o.add_argument("--opset", type=int, default=18, help="ONNX opset (default: %(default)s)")
+    o.add_argument(
+        "--int8",
+        action="store_true",
+        help="quantise to int8 for the CPU (static: calibrated on --calibration; docs/benchmarks/int8.md)",
+    )
+    o.add_argument(
+        "--calibration",
+        default=None,
+        metavar="DIR",
+        help="folder of images like those you will upscale (LR inputs), for --int8 static calibration",
+    )
+    o.add_argument(
+        "--int8-method",
+        choices=["static", "dynamic"],
+        default="static",
+        help="static: calibrated, int8 throughout; dynamic: int8 weights, activation ranges at run time, no "
+        "calibration (default: %(default)s)",
+    )
+    o.add_argument(
+        "--calibration-images",
+        type=int,
+        default=32,
+        metavar="N",
+        help="use at most N calibration images, one random patch each (default: %(default)s)",
+    )
+    o.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    o.set_defaults(run=_run_export_onnx)
+
+
+def _run_export_onnx(args: argparse.Namespace) -> int:
+    from esrgan.inference.onnx_backend import export_onnx, export_onnx_int8, onnx_metadata
+
+    if not args.int8 and args.calibration is not None:
+        raise EsrganError("--calibration is for --int8 (static quantisation); add --int8 or leave it out")
+    if args.int8:
+        if args.int8_method == "static" and args.calibration is None:
+            raise EsrganError(
+                "--int8 needs --calibration DIR (images like those you will upscale) or --int8-method dynamic"
+            )
+        path = export_onnx_int8(
+            args.model,
+            args.output,
+            args.calibration,
+            method=args.int8_method,
+            opset=args.opset,
+            overwrite=args.overwrite,
+            max_images=args.calibration_images,
+        )
+    else:
+        path = export_onnx(args.model, args.output, opset=args.opset, overwrite=args.overwrite)
+    meta = onnx_metadata(path)
+    print(
+        f"wrote {path} ({meta.get('esrgan.precision', '?')}, x{meta.get('esrgan.scale', '?')}, "
+        f"{path.stat().st_size / 2**20:.1f} MiB); run it with: esrgan upscale IMAGES -m {path}"
+    )
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -919,6 +1019,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_interpolate_images(sub)
     _add_sweep(sub)
     _add_mos(sub)
+    _add_export(sub)
     return parser
 
 
