@@ -368,3 +368,27 @@ def test_needs_streaming_for_large_png_outputs_only(monkeypatch: pytest.MonkeyPa
     assert needs_streaming(up, image, "out.png") and needs_streaming(up, image, Path("OUT.PNG"))
     assert not needs_streaming(up, image, "out.jpg") and not needs_streaming(up, image, "out.tif")
     assert not needs_streaming(Upscaler(_tiny_rrdbnet(), outscale=3, device="cpu"), image, "out.png")
+
+
+def test_upscale_files_streams_big_png_outputs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from esrgan.inference.files import upscale_files
+
+    image = _image("RGB", np.uint8, height=24, width=36)
+    src = tmp_path / "in.png"
+    write_image(src, image)
+    up = Upscaler(_tiny_rrdbnet(), tile=16, tile_overlap=2, device="cpu")
+    upscale_files(up, [src], tmp_path / "memory", progress=False)
+    streamed_calls: list[Path] = []
+    real = streaming.upscale_to_png
+
+    def spy(upscaler: Upscaler, image: Image, dst: Path, *, overwrite: bool = False) -> None:
+        streamed_calls.append(Path(dst))
+        real(upscaler, image, dst, overwrite=overwrite)
+
+    monkeypatch.setattr(streaming, "STREAM_THRESHOLD_PIXELS", 100)
+    monkeypatch.setattr("esrgan.inference.files.upscale_to_png", spy)
+    summary = upscale_files(up, [src], tmp_path / "streamed", progress=False)
+    assert [dst for _, dst in summary.done] == streamed_calls == [tmp_path / "streamed" / "in_out.png"]
+    np.testing.assert_array_equal(
+        read_image(streamed_calls[0]).pixels, read_image(tmp_path / "memory" / "in_out.png").pixels
+    )

@@ -54,6 +54,7 @@ from esrgan.inference.image_io import (
     write_image,
 )
 from esrgan.inference.manifest import ManifestRecord, ManifestWriter, Recipe, read_manifest
+from esrgan.inference.streaming import needs_streaming, upscale_to_png
 from esrgan.inference.upscaler import Upscaler
 
 logger = logging.getLogger(__name__)
@@ -398,11 +399,16 @@ class _Stages:
         job.input_bytes = _file_size(job.src)
         return image
 
-    def compute(self, job: _Job, image: Image) -> Image:
+    def compute(self, job: _Job, image: Image) -> Image | None:
+        """The upscaled image, or None when it was too big for memory and went to `job.dst` in bands."""
+        if needs_streaming(self.upscaler, image, job.dst):
+            upscale_to_png(self.upscaler, image, job.dst, overwrite=self.overwrite)
+            return None
         return self.upscaler.upscale_image(image)
 
-    def write(self, job: _Job, image: Image) -> None:
-        write_image(job.dst, image, overwrite=self.overwrite)
+    def write(self, job: _Job, image: Image | None) -> None:
+        if image is not None:
+            write_image(job.dst, image, overwrite=self.overwrite)
         if self.manifest is None or self.recipe is None:
             return
         try:

@@ -29,9 +29,10 @@ from esrgan.inference.upscaler import Upscaler
 
 logger = logging.getLogger(__name__)
 
-# Outputs with more pixels than this are streamed: 64 Mpx (e.g. 8192 × 8192), whose float32 RGB output alone
-# is 768 MiB in memory, before conversions and encoding.
-STREAM_THRESHOLD_PIXELS = 64 * 2**20
+# Outputs with more pixels than this are streamed: 16 Mpx (e.g. 4096 × 4096). The in-memory path holds about
+# 30 bytes per output pixel at its peak (float32 accumulator, its clamped copy, the uint8 image, the encoder's
+# buffer), so beyond this it would pass the ~1 GB resident-memory target of `esrgan upscale`.
+STREAM_THRESHOLD_PIXELS = 16 * 2**20
 
 
 def needs_streaming(upscaler: Upscaler, image: Image, dst: str | os.PathLike[str]) -> bool:
