@@ -7,6 +7,7 @@
     streaming  needs_streaming / upscale_to_png     (outputs too large for memory, band by band into PNG)
     files      collect_inputs / output_path / upscale_files / UpscaleSummary / Shard
     manifest   Recipe / recipe_for / read_manifest      (the resumable record of `esrgan upscale`)
+    onnx_backend  OnnxModel / export_onnx / quantize_onnx_int8   (optional extra "onnx"; docs/onnx.md)
 
 Names are imported lazily so that reading an image does not import torch.
 """
@@ -37,11 +38,15 @@ _LAZY = {
     "Recipe": "esrgan.inference.manifest",
     "recipe_for": "esrgan.inference.manifest",
     "read_manifest": "esrgan.inference.manifest",
+    "OnnxModel": "esrgan.inference.onnx_backend",
+    "export_onnx": "esrgan.inference.onnx_backend",
+    "quantize_onnx_int8": "esrgan.inference.onnx_backend",
 }
 
 __all__ = [
     "STREAM_THRESHOLD_PIXELS",
     "Image",
+    "OnnxModel",
     "PngStreamWriter",
     "Recipe",
     "Shard",
@@ -49,9 +54,11 @@ __all__ = [
     "UpscaleSummary",
     "Upscaler",
     "collect_inputs",
+    "export_onnx",
     "needs_streaming",
     "output_path",
     "plan_tiles",
+    "quantize_onnx_int8",
     "read_image",
     "read_manifest",
     "recipe_for",
@@ -66,6 +73,7 @@ if TYPE_CHECKING:
     from esrgan.inference.files import Shard, UpscaleSummary, collect_inputs, output_path, upscale_files
     from esrgan.inference.image_io import Image, read_image, write_image
     from esrgan.inference.manifest import Recipe, read_manifest, recipe_for
+    from esrgan.inference.onnx_backend import OnnxModel, export_onnx, quantize_onnx_int8
     from esrgan.inference.png_stream import PngStreamWriter
     from esrgan.inference.streaming import STREAM_THRESHOLD_PIXELS, needs_streaming, upscale_to_png
     from esrgan.inference.tiling import Tile, plan_tiles, tiled_forward, tiled_forward_bands

@@ -325,7 +325,7 @@ def quantize_onnx_int8(
     if int8_path.resolve() == fp32_path.resolve():
         raise WeightsError(f"refusing to quantise {fp32_path} onto itself; choose another output name")
     source = OnnxModel(fp32_path, threads=1)  # validates the file and reads its description
-    if source.precision != "fp32":
+    if source.precision.startswith("int8"):
         raise WeightsError(f"{fp32_path} is already quantised ({source.precision}); quantise the fp32 export")
     if method == "static" and calibration_images is None:
         raise ConfigError(
@@ -373,6 +373,9 @@ def quantize_onnx_int8(
         onnx = importlib.import_module("onnx")
         proto = onnx.load(str(out))
         meta = dict(source.metadata)
+        # what the source's metadata or probe said, so that the int8 file describes itself too
+        meta[SCALE_KEY], meta[IN_CHANNELS_KEY] = str(source.scale), str(source.num_in_ch)
+        meta[SIZE_MULTIPLE_KEY] = str(source.size_multiple)
         meta[PRECISION_KEY] = f"int8-{method}"
         meta[QUANTIZATION_KEY] = json.dumps(settings, sort_keys=True)
         _set_metadata(proto, meta)
