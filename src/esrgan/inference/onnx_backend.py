@@ -170,8 +170,10 @@ def _export_metadata(module: nn.Module, source: str, source_sha: str | None) -> 
     from esrgan import __version__
     from esrgan.inference.upscaler import _model_in_channels, _model_size_multiple
 
+    scale = module.scale
+    assert isinstance(scale, int)  # checked by _module_and_source
     meta = {
-        SCALE_KEY: str(int(module.scale)),
+        SCALE_KEY: str(scale),
         IN_CHANNELS_KEY: str(_model_in_channels(module)),
         SIZE_MULTIPLE_KEY: str(_model_size_multiple(module)),
         PRECISION_KEY: "fp32",
@@ -236,6 +238,8 @@ def _export_proto(module: nn.Module, opset: int) -> Any:
         ) from exc
     finally:
         torch_logger.setLevel(level)
+    if program is None:  # only when a file name is passed, which is not done here
+        raise EsrganError("torch.onnx.export returned no program")
     return program.model_proto
 
 
@@ -313,7 +317,7 @@ def quantize_onnx_int8(
     """
     ort = _require("onnxruntime", "int8 quantisation")
     _require("onnx", "int8 quantisation")
-    from onnxruntime import quantization as q
+    from onnxruntime import quantization as q  # type: ignore[import-untyped]
 
     if method not in INT8_METHODS:
         raise ConfigError(f"unknown int8 method {method!r}; use one of {', '.join(INT8_METHODS)}")
