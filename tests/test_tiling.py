@@ -184,3 +184,44 @@ def test_tiled_equals_untiled_for_tiny_rrdbnet() -> None:
     assert len(plan_tiles(70, 66, 64, 19)) > 1
     torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
     assert (short - whole).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_batched_tiles_equal_tiles_one_at_a_time(n: int) -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 12, 3, padding=1), torch.nn.PixelShuffle(2)).eval()
+    calls: list[int] = []
+
+    def model_fn(t: torch.Tensor) -> torch.Tensor:
+        calls.append(t.shape[0])
+        with torch.no_grad():
+            return net(t)
+
+    x = torch.rand(n, 3, 50, 70)
+    single = tiled_forward(model_fn, x, scale=2, tile=24, overlap=2)
+    tiles = len(calls)
+    calls.clear()
+    batched = tiled_forward(model_fn, x, scale=2, tile=24, overlap=2, batch=3)
+    torch.testing.assert_close(batched, single, atol=1e-6, rtol=0)
+    assert sum(calls) == n * tiles and len(calls) < tiles and max(calls) == 3 * n
+
+
+@pytest.mark.parametrize("multiple", [2, 4])
+@pytest.mark.parametrize(("length", "tile", "overlap"), [(48, 24, 4), (88, 32, 4), (400, 64, 8), (36, 32, 1)])
+def test_windows_keep_the_size_multiple(multiple: int, length: int, tile: int, overlap: int) -> None:
+    spans = plan_axis(length, tile, overlap, multiple)
+    assert spans[0][0] == 0 and spans[-1][1] == length
+    assert all((stop - start) % multiple == 0 and stop - start <= tile for start, stop in spans)
+    for (_, stop), (start, _) in zip(spans, spans[1:], strict=False):
+        assert stop - start >= 3 * overlap
+
+
+def test_pixel_unshuffle_model_tiles_odd_images() -> None:
+    """RRDBNet ×2 needs even sizes: tiled windows must keep them even (regression: 37×45, tile 24)."""
+    from esrgan.archs import RRDBNet
+    from esrgan.inference.upscaler import Upscaler
+
+    model = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4, scale=2)
+    image = np.random.default_rng(0).integers(0, 256, (37, 45, 3), dtype=np.uint8)
+    for tile in (24, 32):
+        assert Upscaler(model, tile=tile, tile_overlap=4, device="cpu").upscale(image).shape == (74, 90, 3)

@@ -56,7 +56,7 @@ class ModelRunner:
         model: the network; moved to `device`, put in eval mode and (CPU/CUDA) into channels_last.
         device: where the model runs.
         precision: "fp32", "fp16" (CUDA only) or "bf16"; see the module docstring for the fp32 fall back.
-        channels_last: use NHWC memory format (default on CPU and CUDA).
+        channels_last: use NHWC memory format (default on CPU and CUDA for models with weights).
         strip_bytes: memory allowed for one strip of the upsampling tail (models with `forward_upsample`).
     """
 
@@ -76,7 +76,9 @@ class ModelRunner:
             precision = "fp32"
         self.device = device
         self.precision: Precision = precision
-        self.channels_last = device.type in ("cpu", "cuda") if channels_last is None else channels_last
+        if channels_last is None:  # models without weights (onnxruntime wrappers) take plain NCHW arrays
+            channels_last = device.type in ("cpu", "cuda") and any(True for _ in model.parameters())
+        self.channels_last = channels_last
         self.strip_bytes = strip_bytes
         self.model = model.to(device=device, dtype=torch.float32).eval()
         if self.channels_last:

@@ -48,14 +48,15 @@ class Tile:
         return self.x1 - self.x0
 
 
-def plan_axis(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+def plan_axis(length: int, tile: int, overlap: int, multiple: int = 1) -> list[tuple[int, int]]:
     """Windows ``[start, stop)`` along one axis: all of one size ≤ `tile` (one window of size `length` if the
     axis is not longer than `tile`), first at 0, last ending at `length`, consecutive ones sharing ≥ 3·overlap
     pixels.
 
     The size is the smallest that covers the axis with as few windows as `tile` allows, so that no more
     pixels are computed twice than the overlap needs (a 480-pixel axis with tile 384 and overlap 8 gets two
-    252-pixel windows, not two 384-pixel ones)."""
+    252-pixel windows, not two 384-pixel ones). With `multiple` (a model that needs sizes divisible by it;
+    `tile` and `length` must then be multiples too) the size is rounded up to a multiple."""
     if length < 1:
         raise ValueError(f"length must be >= 1, got {length}")
     if tile < 1 or overlap < 0:
@@ -71,16 +72,17 @@ def plan_axis(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
     count = 1 + -(-(length - tile) // max_step)  # ceil division
     # Smallest equal size with count·size ≥ length + (count - 1)·3·overlap, so steps fit size - 3·overlap.
     size = -(-(length + (count - 1) * 3 * overlap) // count)
+    size = min(tile, -(-size // multiple) * multiple)  # still ≤ tile when tile is a multiple
     travel = length - size
     # Evenly spread integer starts; consecutive steps differ by at most 1 and never exceed size - 3·overlap.
     starts = [(i * travel + (count - 1) // 2) // (count - 1) for i in range(count)]
     return [(s, s + size) for s in starts]
 
 
-def plan_tiles(height: int, width: int, tile: int, overlap: int) -> list[Tile]:
+def plan_tiles(height: int, width: int, tile: int, overlap: int, multiple: int = 1) -> list[Tile]:
     """Overlapping windows covering a ``height × width`` input, row-major (see the module docstring)."""
-    rows = plan_axis(height, tile, overlap)
-    cols = plan_axis(width, tile, overlap)
+    rows = plan_axis(height, tile, overlap, multiple)
+    cols = plan_axis(width, tile, overlap, multiple)
     return [Tile(y0, y1, x0, x1) for (y0, y1) in rows for (x0, x1) in cols]
 
 
@@ -134,6 +136,8 @@ def tiled_forward(
     tile: int,
     overlap: int,
     progress: Callable[[int, int], None] | None = None,
+    batch: int = 1,
+    multiple: int = 1,
 ) -> torch.Tensor:
     """Run `model_fn` over overlapping tiles of `x` (NCHW) and blend the outputs.
 
@@ -145,7 +149,14 @@ def tiled_forward(
     """
     out: torch.Tensor | None = None
     for row0, band in tiled_forward_bands(
-        model_fn, x, scale=scale, tile=tile, overlap=overlap, progress=progress
+        model_fn,
+        x,
+        scale=scale,
+        tile=tile,
+        overlap=overlap,
+        progress=progress,
+        batch=batch,
+        multiple=multiple,
     ):
         if out is None:
             n, _, height, width = x.shape
@@ -165,8 +176,15 @@ def tiled_forward_bands(
     tile: int,
     overlap: int,
     progress: Callable[[int, int], None] | None = None,
+    batch: int = 1,
+    multiple: int = 1,
 ) -> Iterator[tuple[int, torch.Tensor]]:
     """`tiled_forward`, yielding the output in horizontal bands as soon as they are final.
+
+    `multiple`: window sizes are multiples of it (pixel-unshuffle models; `tile` and `x`'s size must be).
+    `batch` > 1 runs up to that many same-sized tiles of one tile row through `model_fn` at once (stacked
+    along N; for GPUs, where one small tile does not fill the device). Results are accumulated one tile at a
+    time in the same order either way.
 
     Yields ``(row0, band)``: `band` is float32 ``N×C'×rows×(W·scale)`` on `x`'s device holding output rows
     ``[row0, row0 + rows)``; bands come top to bottom, cover every output row once and are never modified
@@ -180,7 +198,7 @@ def tiled_forward_bands(
     if x.ndim != 4:
         raise ValueError(f"expected an NCHW tensor, got shape {tuple(x.shape)}")
     n, _, height, width = x.shape
-    tiles = plan_tiles(height, width, tile, overlap)
+    tiles = plan_tiles(height, width, tile, overlap, multiple)
     weights = blend_weights(tiles, height, width, overlap, scale)
     # Tile rows start strictly top to bottom (plan_axis), so once a tile row is done, the output rows above
     # the next tile row's first row are final.
@@ -189,8 +207,8 @@ def tiled_forward_bands(
     final_end[row_spans[-1]] = height
     band: torch.Tensor | None = None  # accumulator for output rows [band0, band0 + band.shape[2])
     band0 = 0
-    for i, (t, (wy, wx)) in enumerate(zip(tiles, weights, strict=True)):
-        y = model_fn(x[:, :, t.y0 : t.y1, t.x0 : t.x1])
+    for i, (t, y) in enumerate(_batched_outputs(model_fn, x, tiles, batch)):
+        wy, wx = weights[i]
         expected = (n, t.height * scale, t.width * scale)
         if y.ndim != 4 or (y.shape[0], y.shape[2], y.shape[3]) != expected:
             raise ValueError(
@@ -216,6 +234,36 @@ def tiled_forward_bands(
             yield band0, band[:, :, :final]
             # The next tile row gets a new accumulator, so the yielded rows are never written again.
             band, band0 = band[:, :, final:], band0 + final
+
+
+def _batched_outputs(
+    model_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tiles: list[Tile], batch: int
+) -> Iterator[tuple[Tile, torch.Tensor]]:
+    """``(tile, model output)`` in tile order; up to `batch` consecutive same-row, same-size tiles a call."""
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    n = x.shape[0]
+    i = 0
+    while i < len(tiles):
+        group = [tiles[i]]
+        while (
+            len(group) < batch
+            and i + len(group) < len(tiles)
+            and (nxt := tiles[i + len(group)]).y0 == group[0].y0
+            and (nxt.height, nxt.width) == (group[0].height, group[0].width)
+        ):
+            group.append(nxt)
+        i += len(group)
+        if len(group) == 1:
+            t = group[0]
+            yield t, model_fn(x[:, :, t.y0 : t.y1, t.x0 : t.x1])
+            continue
+        stacked = torch.cat([x[:, :, t.y0 : t.y1, t.x0 : t.x1] for t in group])
+        out = model_fn(stacked)
+        if out.ndim != 4 or out.shape[0] != n * len(group):
+            raise ValueError(f"model output {tuple(out.shape)} for a batch of {n * len(group)} tiles")
+        for k, t in enumerate(group):
+            yield t, out[k * n : (k + 1) * n]
 
 
 def _new_band(n: int, channels: int, rows: int, width: int, device: torch.device) -> torch.Tensor:

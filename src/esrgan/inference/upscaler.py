@@ -77,6 +77,7 @@ class Upscaler:
         precision: "fp32" (default), "fp16" (CUDA) or "bf16" autocast; a tile whose half-precision output is
             not finite or black is redone in fp32, and fp32 is kept from then on (`esrgan.inference.runner`).
         alpha: how an alpha channel is upscaled: "model" or "bicubic".
+        tile_batch: run up to this many same-sized tiles through the model at once (GPUs: fuller device).
         outscale: final scale factor (any positive number); the network output is resized to
             ``round(h·outscale) × round(w·outscale)``. Default: the model's scale.
         back_projection: iterations of back-projection (MATLAB ``main_reverse_filter.m``, SPEC §11; the
@@ -95,6 +96,7 @@ class Upscaler:
         half: bool = False,
         precision: Precision | None = None,
         alpha: Literal["model", "bicubic"] = "model",
+        tile_batch: int = 1,
         outscale: float | None = None,
         back_projection: int = 0,
         progress: bool = False,
@@ -111,6 +113,8 @@ class Upscaler:
                 f"tile ({tile}) must be larger than 3 × tile_overlap ({3 * tile_overlap}); "
                 "use a larger --tile or a smaller --tile-overlap"
             )
+        if not isinstance(tile_batch, int) or isinstance(tile_batch, bool) or tile_batch < 1:
+            raise ConfigError(f"tile_batch must be an integer >= 1, got {tile_batch!r}")
         if alpha not in ("model", "bicubic"):
             raise ConfigError(f"alpha must be 'model' or 'bicubic', got {alpha!r}")
         if outscale is not None and not (
@@ -134,6 +138,7 @@ class Upscaler:
         self.model_scale = scale
         self.tile = tile
         self.tile_overlap = tile_overlap
+        self.tile_batch = tile_batch
         self.alpha = alpha
         self.outscale = None if outscale is None else float(outscale)
         self.back_projection = back_projection
@@ -356,6 +361,8 @@ class Upscaler:
                 tile=tile,
                 overlap=self.tile_overlap,
                 progress=progress,
+                batch=self.tile_batch,
+                multiple=self.size_multiple,
             ):
                 if row0 < h * s:  # rows below h·s come from the padding only
                     yield row0, band[:, :, : h * s - row0, : w * s].clamp(0, 1)
@@ -489,6 +496,8 @@ class Upscaler:
                 tile=tile,
                 overlap=self.tile_overlap,
                 progress=progress,
+                batch=self.tile_batch,
+                multiple=self.size_multiple,
             )
         except Exception as e:
             if not _is_out_of_memory(e) or self.tile == "auto":
