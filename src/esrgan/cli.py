@@ -138,7 +138,21 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--suffix", default="out", help="output name suffix (default: %(default)s)")
     p.add_argument("--ext", default=None, help="output format: png, jpg, webp, tif (default: same as input)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
-    p.add_argument("--half", action="store_true", help="fp16 inference on CUDA")
+    p.add_argument("--half", action="store_true", help="fp16 inference on CUDA (= --precision fp16)")
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "fp16", "bf16"],
+        default=None,
+        help="fp16 (CUDA) or bf16 autocast; a tile whose half-precision output is NaN or black is redone in "
+        "fp32 and the job continues in fp32 (default: fp32)",
+    )
+    p.add_argument(
+        "--tile-batch",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run up to N tiles through the model at once (GPUs; default: 1)",
+    )
     p.add_argument(
         "--alpha-upsampler",
         choices=["model", "bicubic"],
@@ -191,9 +205,13 @@ def _run_upscale(args: argparse.Namespace) -> int:
     bars = not args.quiet and (args.shard is not None or os.environ.get("LOCAL_RANK", "0") == "0")
     inputs = collect_inputs(args.inputs)
     backend = choose_backend(args.model, args.backend)
-    if backend == "onnxruntime" and (args.model_b is not None or args.half):
+    if args.half and args.precision not in (None, "fp16"):
+        raise EsrganError(f"--half means --precision fp16; it cannot go with --precision {args.precision}")
+    half_precision = args.half or args.precision in ("fp16", "bf16")
+    if backend == "onnxruntime" and (args.model_b is not None or half_precision):
         raise EsrganError(
-            "--model-b/--alpha and --half need --backend torch (for a blend with onnxruntime: save it with "
+            "--model-b/--alpha and --half/--precision need --backend torch (for a blend with onnxruntime: "
+            "save it with "
             "`esrgan interpolate`, then export it with `esrgan export onnx`)"
         )
     if backend == "onnxruntime" and args.device is None:
@@ -207,6 +225,8 @@ def _run_upscale(args: argparse.Namespace) -> int:
         tile_overlap=args.tile_overlap,
         device=args.device if args.device is not None else shard_device(),
         half=args.half,
+        precision=args.precision,
+        tile_batch=args.tile_batch,
         alpha=args.alpha_upsampler,
         outscale=args.outscale,
         back_projection=args.back_projection,

@@ -15,8 +15,10 @@ NCHW float ``scale×`` larger (not clamped). Everything else is handled here:
   16-bit images keep 16-bit precision);
 - output: clamp to [0, 1], ×255 or ×65535, round half to even, cast to the input dtype.
 
-The model is moved to `device` and put in eval mode (and converted to fp16 with ``half=True`` on CUDA) when
-the `Upscaler` is created; an `Upscaler` keeps no state between calls.
+How each tile runs (channels_last, inference mode, the upsampling tail in strips, fp16/bf16 autocast with an
+fp32 fall back) is `esrgan.inference.runner.ModelRunner`'s job; the model is moved to `device` and put in eval
+mode when the `Upscaler` is created. An `Upscaler` keeps no state between calls, except that a failed
+half-precision tile switches it to fp32 for good.
 """
 
 from __future__ import annotations
