@@ -40,6 +40,24 @@ def test_upscale_with_no_model_argument_beats_bicubic(tmp_path: Path, shared_dat
     assert psnr_y(sr) > psnr_y(bicubic) + 1.0, (psnr_y(sr), psnr_y(bicubic))
 
 
+def test_the_gan_model_trades_psnr_for_texture(shared_data: Path) -> None:
+    """ESRGAN's finding at small scale: the GAN model (stage 2 from the PSNR model) scores a lower (more
+    natural) NIQE and a lower PSNR than the PSNR-oriented model it was fine-tuned from."""
+    from esrgan.inference.upscaler import Upscaler
+    from esrgan.metrics import niqe
+    from esrgan.weights import load_model
+
+    assert "small_gan_x4" in bundled_models()
+    meta = inspect_weights("small_gan_x4").metadata
+    assert "RaGAN" in meta["esrgan.losses"] and meta["esrgan.training_config"]
+    hr = read_image(shared_data / "Set14" / "baboon.png").pixels[:480, :496]
+    lr = np.clip(np.round(imresize(hr.astype(np.float64), 0.25)), 0, 255).astype(np.uint8)
+    psnr_sr = Upscaler(load_model("small_psnr_x4"), device="cpu").upscale(lr)
+    gan_sr = Upscaler(load_model("small_gan_x4"), device="cpu").upscale(lr)
+    assert niqe(gan_sr, crop_border=4) < niqe(psnr_sr, crop_border=4) - 0.5
+    assert psnr(gan_sr, hr, crop_border=4) < psnr(psnr_sr, hr, crop_border=4)
+
+
 @pytest.fixture(autouse=True)
 def _no_downloads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # The bundled model must never need the network or the download cache.
