@@ -5,22 +5,27 @@
     python benchmarks/bench_inference.py --sizes 128x128 --methods reference,esrgan --repeat 3
 
 Every method upscales the same image with the same weights: the paper's RRDBNet ×4 (nf 64, nb 23, gc 32;
-random weights with the paper's init, seed 0 — speed does not depend on what the weights learned, and the
-real ones cannot be downloaded here), saved once to a safetensors file that every method loads. Inputs are
-real photographs: crops of ../shared/data (DIV2K sub-images, Set14) at the given LR sizes.
+random weights, seed 0, with BasicSR's init and an output bias so that the picture is not flat — speed does
+not depend on what the weights learned, and the real ones cannot be downloaded here), saved once to a
+safetensors file that every method loads. Inputs are real photographs: DIV2K sub-images from ../shared/data,
+cropped or tiled to the given LR sizes.
 
 Methods:
 - ``reference``: the original ESRGAN `test.py` (xinntao/ESRGAN, 2018): the whole image as one NCHW float32
   tensor through the eager model under `torch.no_grad()`, then clamp, ×255, round.
 - ``esrgan``: `esrgan.Upscaler` with the defaults of `esrgan upscale` (tile "auto" within the CPU memory
   budget, overlap 16, channels_last, tail in strips) — the default CPU path.
+- ``esrgan-bf16``: the same with ``precision="bf16"`` (CPU autocast; fast where the CPU has AMX or
+  AVX512-BF16, slow elsewhere). Its quality cost is reported as the PSNR of its output against the fp32 one.
 - ``onnxruntime`` / ``onnxruntime-int8``: the same Upscaler over `OnnxModel` (needs ``pip install
   "esrgan[onnx]"``); the ONNX files are exported from the same weights (int8: static QDQ calibrated on Set5).
 
 Each (method, size) runs in a fresh subprocess: one warm-up upscale, then `--repeat` timed ones; reported are
 the median seconds per output megapixel, the achieved GFLOP/s from the exact multiply-add count of the
 network (counted here from the convolutions' shapes: 17,926,848 MAC per input pixel for RRDBNet ×4, SPEC) and
-the peak resident memory of the process (``ru_maxrss``, model and image included).
+the peak resident memory of the process (VmHWM, model and image included). The machine's attainable
+fp32 rate is measured in the same run as a 4096² matmul (torch, all threads), and every method's GFLOP/s is
+also given as a share of it.
 """
 
 from __future__ import annotations
@@ -43,15 +48,14 @@ from PIL import Image as PILImage
 from torch import nn
 
 from esrgan.archs import RRDBNet
+from esrgan.archs.rrdbnet import basicsr_init
 from esrgan.weights import load_model, save_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 DOC = ROOT / "docs" / "benchmarks" / "inference.md"
 CACHE = Path(tempfile.gettempdir()) / "esrgan-bench-inference"
-METHODS = ("reference", "esrgan", "onnxruntime", "onnxruntime-int8")
-# This machine's fp32 FMA peak (2 cores × AVX2 2 FMA units × 8 lanes × 2 flops × clock), from the issue.
-PEAK_GFLOPS = 204.0
+METHODS = ("reference", "esrgan", "esrgan-bf16", "onnxruntime", "onnxruntime-int8")
 MACS_PER_INPUT_PIXEL = 17_926_848  # RRDBNet ×4, nf 64, nb 23, gc 32 (SPEC)
 
 
@@ -60,11 +64,16 @@ MACS_PER_INPUT_PIXEL = 17_926_848  # RRDBNet ×4, nf 64, nb 23, gc 32 (SPEC)
 
 
 def weights_file() -> Path:
-    path = CACHE / "rrdbnet_x4_paper_init.safetensors"
+    path = CACHE / "rrdbnet_x4_random.safetensors"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(0)
-        save_model(RRDBNet(), path)
+        # BasicSR's init (PyTorch's default outside the dense blocks) and a bias that centres the output: the
+        # paper's ×0.1 init everywhere gives an all-black image, which would hide precision differences.
+        model = basicsr_init(RRDBNet())
+        with torch.no_grad():
+            model.conv_last.bias += 0.9
+        save_model(model, path)
     return path
 
 
@@ -132,6 +141,18 @@ def reference_upscale(model: nn.Module, img: np.ndarray) -> np.ndarray:
     return (out * 255.0).round().astype(np.uint8)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork + exec,
+    so a worker would report its parent's peak (e.g. the driver's int8 calibration) instead of its own."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def worker(method: str, image_path: Path, repeat: int) -> dict[str, object]:
     img = np.asarray(PILImage.open(image_path).convert("RGB"))
     if method == "reference":
@@ -143,8 +164,10 @@ def worker(method: str, image_path: Path, repeat: int) -> dict[str, object]:
     else:
         from esrgan.inference.upscaler import Upscaler
 
-        if method == "esrgan":
-            upscaler = Upscaler(load_model(str(weights_file()), device="cpu"), tile="auto", device="cpu")
+        if method.startswith("esrgan"):
+            precision = "bf16" if method.endswith("bf16") else "fp32"
+            model = load_model(str(weights_file()), device="cpu")
+            upscaler = Upscaler(model, tile="auto", device="cpu", precision=precision)  # type: ignore[arg-type]
         else:
             from esrgan.inference.onnx_backend import OnnxModel
 
@@ -159,10 +182,11 @@ def worker(method: str, image_path: Path, repeat: int) -> dict[str, object]:
         start = time.perf_counter()
         out = run()
         seconds.append(time.perf_counter() - start)
+    np.save(CACHE / f"out_{method}_{image_path.stem}.npy", out)
     return {
         "seconds": seconds,
         "out_shape": list(out.shape),
-        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "max_rss_mb": peak_rss_mb(),
         "threads": torch.get_num_threads(),
     }
 
@@ -192,21 +216,52 @@ def measure(method: str, height: int, width: int, repeat: int) -> dict[str, obje
     return result
 
 
-def table(rows: list[tuple[str, str, dict[str, object]]]) -> str:
+def amx() -> str:
+    try:
+        return ", AMX" if "amx_bf16" in Path("/proc/cpuinfo").read_text() else ""
+    except OSError:
+        return ""
+
+
+def matmul_gflops() -> float:
+    """fp32 GFLOP/s of a 4096² matmul: what this CPU attains on the easiest dense work."""
+    a, b = torch.randn(4096, 4096), torch.randn(4096, 4096)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(5):
+        a @ b
+    return 2 * 4096**3 * 5 / (time.perf_counter() - start) / 1e9
+
+
+def fidelity(method: str, width: int, height: int) -> str:
+    """PSNR (RGB, dB) of a method's output against the fp32 torch reference output, and the largest
+    difference in levels."""
+    stem = f"input_{width}x{height}"
+    ref, out = CACHE / f"out_reference_{stem}.npy", CACHE / f"out_{method}_{stem}.npy"
+    if method == "reference" or not ref.exists() or not out.exists():
+        return ""
+    a, b = np.load(ref).astype(np.float64), np.load(out).astype(np.float64)
+    mse = float(np.mean((a - b) ** 2))
+    psnr = "∞" if mse == 0 else f"{10 * np.log10(255**2 / mse):.1f} dB"
+    return f"{psnr}, max {int(np.abs(a - b).max())}"
+
+
+def table(rows: list[tuple[str, str, dict[str, object]]], peak: float) -> str:
     lines = [
-        "| output | method | s / output MP | GFLOP/s | % of FMA peak | peak RSS | speed-up vs reference |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| output | method | s / output MP | GFLOP/s | % of matmul rate | peak RSS | speed-up vs reference "
+        "| output vs reference (PSNR, max levels) |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     reference = {size: r.get("s_per_mp") for size, method, r in rows if method == "reference"}
     for size, method, r in rows:
         if "error" in r:
-            lines.append(f"| {size} | {method} | failed: {r['error']} | | | | |")
+            lines.append(f"| {size} | {method} | failed: {r['error']} | | | | | |")
             continue
         ref = reference.get(size)
         speedup = f"{ref / r['s_per_mp']:.2f}×" if isinstance(ref, float) else "–"
         lines.append(
             f"| {size} | {method} | {r['s_per_mp']:.2f} | {r['gflops']:.1f} | "
-            f"{100 * r['gflops'] / PEAK_GFLOPS:.0f}% | {r['max_rss_mb']:.0f} MB | {speedup} |"
+            f"{100 * r['gflops'] / peak:.0f}% | {r['max_rss_mb']:.0f} MB | {speedup} | {r['fidelity']} |"
         )
     return "\n".join(lines)
 
@@ -228,16 +283,19 @@ def main() -> None:
     macs = count_macs(RRDBNet(), 32, 32) // (32 * 32)
     if macs != MACS_PER_INPUT_PIXEL:
         raise SystemExit(f"MAC count {macs} per input pixel differs from the SPEC's {MACS_PER_INPUT_PIXEL}")
+    peak = matmul_gflops()
+    print(f"4096² matmul: {peak:.0f} GFLOP/s", flush=True)
     rows = []
     for size in args.sizes.split(","):
         width, height = (int(v) for v in size.lower().split("x"))
         for method in args.methods.split(","):
             result = measure(method, height, width, args.repeat)
+            result["fidelity"] = fidelity(method, width, height)
             label = f"{width * 4}×{height * 4}"
             rows.append((label, method, result))
             print(label, method, json.dumps(result), flush=True)
     load = os.getloadavg()[0]
-    cpu = platform.processor() or platform.machine()
+    cpu = f"{platform.processor() or platform.machine()} ({torch.backends.cpu.get_cpu_capability()}{amx()})"
     text = (
         "# Inference speed and memory\n\n"
         f"Generated by `python benchmarks/bench_inference.py --sizes {args.sizes} --methods {args.methods} "
@@ -245,9 +303,10 @@ def main() -> None:
         f"Machine: {cpu}, {os.cpu_count()} CPU cores visible, torch threads {torch.get_num_threads()}; "
         f"Python {platform.python_version()}, torch {torch.__version__}. RRDBNet ×4 (nf 64, nb 23), "
         f"{MACS_PER_INPUT_PIXEL:,} multiply-adds per input pixel (counted from the convolutions); "
-        f"FMA peak taken as {PEAK_GFLOPS:.0f} GFLOP/s. Median of {args.repeat} runs after a warm-up, each "
+        f"a 4096² fp32 matmul ran at {peak:.0f} GFLOP/s in this run. Median of {args.repeat} runs after a "
+        "warm-up, each "
         f"method in its own process; peak RSS includes Python, torch and the model. Load average when the "
-        f"measurement ended: {load:.1f}.\n\n" + table(rows) + "\n"
+        f"measurement ended: {load:.1f}.\n\n" + table(rows, peak) + "\n"
     )
     print(text)
     if args.write:

@@ -132,8 +132,8 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--tile-overlap",
         type=int,
-        default=16,
-        help="overlap between tiles in input pixels; tiles must be larger than 3x the overlap (default: 16)",
+        default=8,
+        help="overlap between tiles in input pixels; tiles must be larger than 3x the overlap (default: 8)",
     )
     p.add_argument("--suffix", default="out", help="output name suffix (default: %(default)s)")
     p.add_argument("--ext", default=None, help="output format: png, jpg, webp, tif (default: same as input)")

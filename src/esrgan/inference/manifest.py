@@ -47,7 +47,7 @@ class Recipe:
 
     model_sha256: str
     tile: int | str = 0
-    tile_overlap: int = 16
+    tile_overlap: int = 8
     alpha_upsampler: str = "model"
     outscale: float | None = None
     back_projection: int = 0
