@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from peak_memory import peak_rss_bytes
 from PIL import Image as PILImage
 from torch import nn
 
@@ -142,15 +142,7 @@ def reference_upscale(model: nn.Module, img: np.ndarray) -> np.ndarray:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory. VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork + exec,
-    so a worker would report its parent's peak (e.g. the driver's int8 calibration) instead of its own."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_rss_bytes() / 2**20
 
 
 def worker(method: str, image_path: Path, repeat: int) -> dict[str, object]:

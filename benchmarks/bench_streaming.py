@@ -4,7 +4,7 @@
     python benchmarks/bench_streaming.py --model small_psnr_x4   # a real model (name or weights file)
     python benchmarks/bench_streaming.py --sizes 1024 2048 4096 --in-memory-up-to 2048 --write
 
-Each case runs in a fresh subprocess, so that its peak resident memory (``ru_maxrss``) is its own: the
+Each case runs in a fresh subprocess, so that its peak resident memory (VmHWM) is its own: the
 process builds a synthetic ``size × size`` RGB uint8 image (smooth colour gradients plus noise, so the PNG
 does not compress to nothing), loads the model, notes its resident memory ("RSS before"), then times either
 
@@ -24,12 +24,13 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from peak_memory import peak_rss_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks" / "streaming.md"
@@ -109,7 +110,7 @@ def worker(args: argparse.Namespace) -> None:
             write_image(out, upscaler.upscale_image(image))
         wall = time.perf_counter() - start
         file_bytes = out.stat().st_size
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    peak = peak_rss_bytes()
     height, width = upscaler.output_size(args.size, args.size)
     print(
         json.dumps(

@@ -63,8 +63,9 @@ _CPU_WHOLE_IMAGE_PIXELS = 3 * CPU_CACHE_TILE**2 // 2
 _MEMORY_SHARE = {"cuda": 0.5, "cpu": 0.25}
 _FALLBACK_MEMORY = 4 << 30
 # Streaming (`Upscaler.upscale_image_bands`) with tile=0 or "auto": the float32 accumulator of one band of
-# output rows (tile · scale rows × the full output width) stays below this many bytes.
-STREAM_BAND_BYTES = 256 << 20
+# output rows (tile · scale rows × the full output width) stays below this many bytes; two bands can be alive
+# at once, so with the input as float32 a 16384² output stays near 1 GB (docs/benchmarks/streaming.md).
+STREAM_BAND_BYTES = 128 << 20
 # On the CPU, activations never get more than this, so that a whole `esrgan upscale` stays under ~1 GB of
 # resident memory at any image size (docs/benchmarks/inference.md); bigger tiles are barely faster.
 CPU_ACTIVATION_BUDGET = 512 << 20
