@@ -7,7 +7,8 @@ The `Upscaler` decides *what* to run (padding, tiles, channels, alpha); this mod
 - **inference_mode**: no autograd bookkeeping.
 - **upsampling tail in row strips**: a model that splits into `forward_features` (the trunk, at input
   resolution) and `forward_upsample` (the tail, ``upsample_factor``× larger, with a receptive field of
-  ``upsample_halo`` feature pixels) gets its tail run on horizontal strips that overlap by that halo. The tail
+  ``upsample_halo`` feature pixels) gets its tail run on horizontal strips that overlap by that halo, when the
+  tail's activations would exceed `strip_bytes` (smaller inputs run through the module's own call). The tail
   works at output resolution, so for RRDBNet ×4 it would otherwise need ~16× the trunk's memory per feature
   map; in strips the trunk bounds the memory and the result is the same (each strip sees every pixel its rows
   depend on; only float rounding differs).
@@ -84,6 +85,8 @@ class ModelRunner:
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.strips = supports_strips(self.model)
+        widths = [m.out_channels for m in self.model.modules() if isinstance(m, nn.Conv2d)]
+        self._tail_channels = max(widths, default=64)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(device=self.device, dtype=torch.float32)
@@ -104,9 +107,16 @@ class ModelRunner:
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), self._autocast():
-            if not self.strips:
-                return self.model(x).float()
+            if not (self.strips and self._tail_too_big(x)):
+                return self.model(x).float()  # the module's own call: its hooks run
             return self._strip_forward(x)
+
+    def _tail_too_big(self, x: torch.Tensor) -> bool:
+        """Whether the tail's activations for `x` (at output resolution) exceed one strip's budget."""
+        n, _, height, width = x.shape
+        scale: int = self.model.scale  # type: ignore[assignment]
+        out_pixels = n * height * scale * width * scale
+        return out_pixels * self._tail_channels * 4 * _TAIL_LIVE_MAPS > self.strip_bytes
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
         if self.precision == "fp32":
