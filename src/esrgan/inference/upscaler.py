@@ -267,7 +267,6 @@ class Upscaler:
             raise EsrganError(f"cannot stream the output band by band: {blocker}")
         adaptive = self.tile == 0 or self.tile == "auto"
         tile = self._stream_tile(image)
-        q = math.lcm(_TILE_QUANTUM, self.size_multiple)
         smallest = self._min_tile()
         while True:
             bands = self._image_bands(image, tile)
@@ -284,17 +283,9 @@ class Upscaler:
                         "--tile auto"
                     ) from e
                 if tile <= smallest:
-                    raise EsrganError(
-                        f"out of memory on {self.device} even with {tile}-pixel tiles; free memory, use "
-                        "--device cpu, --half (CUDA) or a smaller --tile-overlap"
-                    ) from e
+                    raise self._out_of_memory_at(tile) from e
             # Retry outside the except block: the failed attempt's tensors (held by the traceback) are freed.
-            smaller = max(smallest, tile // 2 // q * q)
-            logger.warning(
-                "out of memory with %d-pixel tiles on %s; retrying with %d", tile, self.device, smaller
-            )
-            _release_cached_memory(self.device)
-            tile = smaller
+            tile = self._halve_tile(tile)
         yield first
         try:
             yield from bands
@@ -539,17 +530,25 @@ class Upscaler:
                 if not _is_out_of_memory(e):
                     raise
                 if tile <= smallest:
-                    raise EsrganError(
-                        f"out of memory on {self.device} even with {tile}-pixel tiles; free memory, use "
-                        "--device cpu, --half (CUDA) or a smaller --tile-overlap"
-                    ) from e
+                    raise self._out_of_memory_at(tile) from e
             # Retry outside the except block: the failed attempt's tensors (held by the traceback) are freed.
-            smaller = max(smallest, tile // 2 // q * q)
-            logger.warning(
-                "out of memory with %d-pixel tiles on %s; retrying with %d", tile, self.device, smaller
-            )
-            _release_cached_memory(self.device)
-            tile = smaller
+            tile = self._halve_tile(tile)
+
+    def _out_of_memory_at(self, tile: int) -> EsrganError:
+        return EsrganError(
+            f"out of memory on {self.device} even with {tile}-pixel tiles; free memory, use "
+            "--device cpu, --half (CUDA) or a smaller --tile-overlap"
+        )
+
+    def _halve_tile(self, tile: int) -> int:
+        """The next tile size to try after an out-of-memory error with `tile` (auto tiling only)."""
+        q = math.lcm(_TILE_QUANTUM, self.size_multiple)
+        smaller = max(self._min_tile(), tile // 2 // q * q)
+        logger.warning(
+            "out of memory with %d-pixel tiles on %s; retrying with %d", tile, self.device, smaller
+        )
+        _release_cached_memory(self.device)
+        return smaller
 
     def _min_tile(self) -> int:
         q = math.lcm(_TILE_QUANTUM, self.size_multiple)
