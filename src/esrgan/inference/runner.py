@@ -85,8 +85,9 @@ class ModelRunner:
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.strips = supports_strips(self.model)
+        # Channels of the widest convolution: the feature maps that dominate activation memory.
         widths = [m.out_channels for m in self.model.modules() if isinstance(m, nn.Conv2d)]
-        self._tail_channels = max(widths, default=64)
+        self.feature_channels = max(widths, default=64)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(device=self.device, dtype=torch.float32)
@@ -116,7 +117,7 @@ class ModelRunner:
         n, _, height, width = x.shape
         scale: int = self.model.scale  # type: ignore[assignment]
         out_pixels = n * height * scale * width * scale
-        return out_pixels * self._tail_channels * 4 * _TAIL_LIVE_MAPS > self.strip_bytes
+        return out_pixels * self.feature_channels * 4 * _TAIL_LIVE_MAPS > self.strip_bytes
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
         if self.precision == "fp32":

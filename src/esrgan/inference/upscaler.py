@@ -572,7 +572,9 @@ class Upscaler:
         if self.device.type == "cpu":
             budget = min(budget, CPU_ACTIVATION_BUDGET)
         element_size = 4 if self.precision == "fp32" else 2
-        per_pixel = _bytes_per_input_pixel(self.model, self.model_scale, element_size, self.runner.strips)
+        per_pixel = _bytes_per_input_pixel(
+            self.runner.feature_channels, self.model_scale, element_size, self.runner.strips
+        )
         return budget, per_pixel
 
 
@@ -674,13 +676,12 @@ def _model_size_multiple(model: nn.Module) -> int:
     return 1
 
 
-def _bytes_per_input_pixel(model: nn.Module, scale: int, element_size: int, strips: bool = False) -> int:
-    """Rough peak activation memory per input pixel: a few feature maps of the widest convolution at output
-    resolution (upsampled features, conv output, activation) dominate for ×2/×4 models, plus the dense-block
-    concatenations (~10 maps: trunk, block inputs, growth channels, concatenation) at input resolution. With
-    the tail in strips (`esrgan.inference.runner`) only the input-resolution part counts."""
-    widths = [m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d)]
-    features = max(widths, default=64)
+def _bytes_per_input_pixel(features: int, scale: int, element_size: int, strips: bool = False) -> int:
+    """Rough peak activation memory per input pixel: a few feature maps of the widest convolution (`features`
+    channels) at output resolution (upsampled features, conv output, activation) dominate for ×2/×4 models,
+    plus the dense-block concatenations (~10 maps: trunk, block inputs, growth channels, concatenation) at
+    input resolution. With the tail in strips (`esrgan.inference.runner`) only the input-resolution part
+    counts."""
     if strips:
         return element_size * features * 10
     return element_size * features * (3 * scale * scale + 10)
