@@ -3,6 +3,7 @@
     python benchmarks/bench_streaming.py                         # 4096² → 16384², cheap stand-in model
     python benchmarks/bench_streaming.py --model small_psnr_x4   # a real model (name or weights file)
     python benchmarks/bench_streaming.py --sizes 1024 2048 4096 --in-memory-up-to 2048 --write
+    python benchmarks/bench_streaming.py --sizes 4096 --outscale 8 --modes stream --write    # 32768² output
 
 Each case runs in a fresh subprocess, so that its peak resident memory (VmHWM) is its own: the
 process builds a synthetic ``size × size`` RGB uint8 image (smooth colour gradients plus noise, so the PNG
@@ -16,6 +17,10 @@ does not compress to nothing), loads the model, notes its resident memory ("RSS 
 model loading). The default model is a stand-in (one 3×3 convolution to 48 channels and a ×4 pixel shuffle)
 that costs little next to the PNG encoding, so the numbers show the streaming machinery itself; with
 ``--model`` the model dominates the time. Output files go to a temporary folder and are deleted.
+
+``--outscale`` resizes the model's output to that final scale (MATLAB bicubic), band by band when streaming.
+Every run also times the refusal of an impossible size: the whole ``esrgan upscale one.png --outscale 100000``
+command (process start, model load, reading, the size check) in a subprocess.
 """
 
 from __future__ import annotations
@@ -99,7 +104,9 @@ def worker(args: argparse.Namespace) -> None:
     else:
         model = _stand_in_model()
     tile: int | str = args.tile if args.tile == "auto" else int(args.tile)
-    upscaler = Upscaler(model, tile=tile, tile_overlap=args.tile_overlap, device=args.device)
+    upscaler = Upscaler(
+        model, tile=tile, tile_overlap=args.tile_overlap, device=args.device, outscale=args.outscale
+    )
     rss_before = _rss_bytes()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.png"
@@ -132,6 +139,8 @@ def worker(args: argparse.Namespace) -> None:
 def run_case(args: argparse.Namespace, size: int, mode: str) -> dict[str, object]:
     command = [sys.executable, __file__, "--worker", "--size", str(size), "--mode", mode, "--tile", args.tile]
     command += ["--tile-overlap", str(args.tile_overlap), "--threads", str(args.threads)]
+    if args.outscale:
+        command += ["--outscale", str(args.outscale)]
     if args.model:
         command += ["--model", args.model]
     if args.device:
@@ -140,6 +149,23 @@ def run_case(args: argparse.Namespace, size: int, mode: str) -> dict[str, object
     if done.returncode != 0:
         raise SystemExit(f"case {size} {mode} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def time_refusal() -> float:
+    """Seconds for the whole `esrgan upscale one.png --outscale 100000` command to refuse the output size."""
+    import numpy as np
+    from PIL import Image as PILImage
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "one.png"
+        PILImage.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(src)
+        command = [sys.executable, "-m", "esrgan", "upscale", str(src), "-o", str(Path(tmp) / "out"), "-q"]
+        start = time.perf_counter()
+        done = subprocess.run([*command, "--outscale", "100000"], capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+    if done.returncode != 1 or "lower --outscale" not in done.stderr:
+        raise SystemExit(f"the impossible size was not refused:\n{done.stderr}")
+    return seconds
 
 
 def table(rows: list[dict[str, object]], model: str) -> str:
@@ -192,6 +218,7 @@ def main() -> None:
     parser.add_argument("--tile-overlap", type=int, default=16)
     parser.add_argument("--device", help="default: CUDA if available, else CPU")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    parser.add_argument("--outscale", type=float, default=None, help="final scale (default: the model's)")
     parser.add_argument("--write", action="store_true", help=f"also write the table into {DOC.name}")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -208,6 +235,12 @@ def main() -> None:
             rows.append(run_case(args, size, mode))
             print(f"done: {size}² {mode}", file=sys.stderr, flush=True)
     text = table(rows, args.model or "stand-in (3×3 conv + pixel shuffle ×4)")
+    if args.outscale:
+        text += f"\n\nFinal scale (--outscale): {args.outscale:g}, resized band by band when streamed."
+    text += (
+        "\n\nRefusing an impossible size (`esrgan upscale one.png --outscale 100000`, the whole command "
+        f"in a new process): {time_refusal():.2f} s."
+    )
     text += f"\n\nMachine: {machine()}."
     print(text)
     if args.write:

@@ -189,6 +189,11 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_run_upscale)
 
 
+def _naming(path: Path, message: str) -> str:
+    """`message`, prefixed with `path` unless it already names it (no path twice in one line)."""
+    return message if str(path) in message else f"{path}: {message}"
+
+
 def _run_upscale(args: argparse.Namespace) -> int:
     import os
 
@@ -250,9 +255,9 @@ def _run_upscale(args: argparse.Namespace) -> int:
     )
     tag = f"[shard {shard}] " if shard is not None else ""
     for path, reason in summary.skipped:
-        print(f"{tag}skipped {path}: {reason}", file=sys.stderr)
+        print(f"{tag}skipped {_naming(path, reason)}", file=sys.stderr)
     for path, message in summary.failed:
-        print(f"{tag}failed  {path}: {message}", file=sys.stderr)
+        print(f"{tag}failed  {_naming(path, message)}", file=sys.stderr)
     earlier = f"{len(summary.earlier)} done earlier, " if recipe is not None else ""
     print(
         f"{tag}{len(summary.done)} upscaled, {earlier}{len(summary.skipped)} skipped, "
@@ -302,6 +307,11 @@ def _run_inspect(args: argparse.Namespace) -> int:
     print(f"container:    {info.container}")
     for key, value in info.hparams.items():
         print(f"  {key} = {value}")
+    if info.nonfinite:
+        print(f"NOT USABLE:   {len(info.nonfinite)} tensor(s) hold NaN or Inf (loading refuses this file)")
+        for key, what in info.nonfinite.items():
+            print(f"  {key}: {what}")
+        return EXIT_ERROR
     return EXIT_OK
 
 

@@ -19,12 +19,13 @@ from esrgan.data.datasets import (
     matlab_downscale_crop,
     pair_images,
 )
-from esrgan.data.loader import build_train_loader, build_val_loader
+from esrgan.data.loader import build_train_loader, build_val_loader, next_batch
 from esrgan.data.prepare import PrepareSummary, extract_subimages, subimage_positions
 from esrgan.data.sampler import ResumableRandomSampler, SampleKey, epoch_order, sample_rng
 from esrgan.data.transforms import DIHEDRAL, Dihedral, augment
 
 __all__ = [
+    "next_batch",
     "DIHEDRAL",
     "Dihedral",
     "PairedImageDataset",

@@ -161,7 +161,7 @@ def matlab_downscale(hr: np.ndarray, scale: int, *, quantize: bool = True) -> np
         raise TypeError(f"matlab_downscale expects uint8 or uint16 pixels, got {hr.dtype}")
     h, w = hr.shape[:2]
     if h % scale or w % scale:
-        raise ValueError(f"image size {h}×{w} is not a multiple of {scale}; modcrop(hr, {scale}) first")
+        raise ValueError(f"image size {w}×{h} is not a multiple of {scale}; modcrop(hr, {scale}) first")
     top = float(np.iinfo(hr.dtype).max)
     lr = np.clip(imresize(hr.astype(np.float64) / top, 1.0 / scale), 0.0, 1.0)
     if quantize:
@@ -179,10 +179,10 @@ def matlab_downscale_crop(
     h, w = hr.shape[0] // scale, hr.shape[1] // scale
     if hr.shape[0] != h * scale or hr.shape[1] != w * scale:
         raise ValueError(
-            f"image size {hr.shape[0]}×{hr.shape[1]} is not a multiple of {scale}; modcrop first"
+            f"image size {hr.shape[1]}×{hr.shape[0]} is not a multiple of {scale}; modcrop first"
         )
     if not (0 <= top and top + size <= h and 0 <= left and left + size <= w):
-        raise ValueError(f"LR crop {size}×{size} at ({top}, {left}) is outside the {h}×{w} LR image")
+        raise ValueError(f"LR crop {size}×{size} at ({top}, {left}) is outside the {w}×{h} LR image")
     t0, l0 = max(top - _WINDOW_MARGIN, 0), max(left - _WINDOW_MARGIN, 0)
     t1, l1 = min(top + size + _WINDOW_MARGIN, h), min(left + size + _WINDOW_MARGIN, w)
     window = np.ascontiguousarray(hr[t0 * scale : t1 * scale, l0 * scale : l1 * scale])
@@ -196,8 +196,8 @@ def _crop_hr_to_lr(hr: np.ndarray, lq: np.ndarray, scale: int, hr_path: Path, lr
     if 0 <= hr.shape[0] - h < scale and 0 <= hr.shape[1] - w < scale:
         return hr[:h, :w]
     raise ImageError(
-        f"{hr_path}: HR is {hr.shape[0]}×{hr.shape[1]} but its LR {lr_path} is {lq.shape[0]}×{lq.shape[1]}; "
-        f"at scale {scale} the HR must be {h}×{w} (up to {scale - 1} px more) — wrong scale or wrong pairing?"
+        f"{hr_path}: HR is {hr.shape[1]}×{hr.shape[0]} but its LR {lr_path} is {lq.shape[1]}×{lq.shape[0]}; "
+        f"at scale {scale} the HR must be {w}×{h} (up to {scale - 1} px more) — wrong scale or wrong pairing?"
     )
 
 
@@ -246,6 +246,8 @@ class PairedImageDataset(Dataset[Sample]):
         self.seed = int(seed)
         self.quantize_lr = quantize_lr
         self.pairs = pair_images(cfg.hr_dirs, cfg.lr_dirs, cfg.scale, what="data.hr_dirs")
+        self._cache: dict[Path, np.ndarray] = {}
+        self._cache_budget = cfg.cache_mb * 2**20
         if verify:
             self.verify()
 
@@ -260,7 +262,7 @@ class PairedImageDataset(Dataset[Sample]):
             if lr_path is None:
                 if min(hr_size) // s < p:
                     raise EsrganError(
-                        f"{hr_path}: {hr_size[0]}×{hr_size[1]} is smaller than the training patch "
+                        f"{hr_path}: {hr_size[1]}×{hr_size[0]} is smaller than the training patch "
                         f"data.gt_size={self.gt_size} (after cropping to a multiple of {s}); "
                         "remove the image or lower data.gt_size"
                     )
@@ -268,13 +270,13 @@ class PairedImageDataset(Dataset[Sample]):
             lr_size = _header_size(lr_path)
             if min(lr_size) < p:
                 raise EsrganError(
-                    f"{lr_path}: LR {lr_size[0]}×{lr_size[1]} is smaller than the LR patch {p}×{p} "
+                    f"{lr_path}: LR {lr_size[1]}×{lr_size[0]} is smaller than the LR patch {p}×{p} "
                     f"(data.gt_size={self.gt_size} / scale {s}); remove the pair or lower data.gt_size"
                 )
             if not all(0 <= a - s * b < s for a, b in zip(sorted(hr_size), sorted(lr_size), strict=True)):
                 raise EsrganError(
-                    f"{hr_path}: HR {hr_size[0]}×{hr_size[1]} does not match its LR {lr_path} "
-                    f"({lr_size[0]}×{lr_size[1]}) at scale {s}; wrong scale or wrong pairing?"
+                    f"{hr_path}: HR {hr_size[1]}×{hr_size[0]} does not match its LR {lr_path} "
+                    f"({lr_size[1]}×{lr_size[0]}) at scale {s}; wrong scale or wrong pairing?"
                 )
 
     def __getitem__(self, key: SampleKey | tuple[int, int] | int) -> Sample:
@@ -285,7 +287,7 @@ class PairedImageDataset(Dataset[Sample]):
         hr_path, lr_path = self.pairs[index]
         s, p = self.scale, self.lq_size
 
-        hr = load_rgb(hr_path)
+        hr = self._load(hr_path)
         if lr_path is None:
             hr = modcrop(hr, s)
             h_lq, w_lq = hr.shape[0] // s, hr.shape[1] // s
@@ -294,7 +296,7 @@ class PairedImageDataset(Dataset[Sample]):
             left = int(rng.integers(0, w_lq - p, endpoint=True))
             lq = matlab_downscale_crop(hr, s, top, left, p, quantize=self.quantize_lr)
         else:
-            lq_full = load_rgb(lr_path)
+            lq_full = self._load(lr_path)
             hr = _crop_hr_to_lr(hr, lq_full, s, hr_path, lr_path)
             self._check_lr_size(lq_full.shape[0], lq_full.shape[1], lr_path)
             top = int(rng.integers(0, lq_full.shape[0] - p, endpoint=True))
@@ -309,10 +311,21 @@ class PairedImageDataset(Dataset[Sample]):
             "path": str(hr_path),
         }
 
+    def _load(self, path: Path) -> np.ndarray:
+        """`load_rgb`, through the in-memory cache while it is under ``data.cache_mb`` (read-only arrays)."""
+        pixels = self._cache.get(path)
+        if pixels is None:
+            pixels = load_rgb(path)
+            if pixels.nbytes <= self._cache_budget:
+                pixels.setflags(write=False)  # a cached image must never be changed in place
+                self._cache[path] = pixels
+                self._cache_budget -= pixels.nbytes
+        return pixels
+
     def _check_lr_size(self, h_lq: int, w_lq: int, path: Path) -> None:
         if h_lq < self.lq_size or w_lq < self.lq_size:
             raise ImageError(
-                f"{path}: LR size {h_lq}×{w_lq} is smaller than the LR patch {self.lq_size}×{self.lq_size} "
+                f"{path}: LR size {w_lq}×{h_lq} is smaller than the LR patch {self.lq_size}×{self.lq_size} "
                 f"(data.gt_size={self.gt_size} / scale {self.scale}); remove it or lower data.gt_size"
             )
 

@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from esrgan.config import DataConfig
 from esrgan.data.datasets import PairedImageDataset, ValidationDataset
 from esrgan.data.sampler import ResumableRandomSampler
+from esrgan.errors import EsrganError
 
-__all__ = ["build_train_loader", "build_val_loader"]
+__all__ = ["build_train_loader", "build_val_loader", "next_batch"]
+
+
+def next_batch(batches: Iterator[Any]) -> Any:
+    """``next(batches)``, with a data error raised in a loader worker turned back into its one-line message.
+
+    PyTorch re-raises a worker's exception in the main process as the same type with the worker's whole
+    traceback as its message ("Caught ImageError in DataLoader worker process 0. Original Traceback ...");
+    for our errors (a corrupt image, a too-small image) the last line, which names the file, is what a user
+    needs.
+    """
+    try:
+        return next(batches)
+    except EsrganError as e:
+        text = str(e)
+        if "Original Traceback" not in text:
+            raise
+        marker = f"{type(e).__module__}.{type(e).__qualname__}: "
+        _, found, message = text.rpartition(marker)
+        raise type(e)(message.strip() if found else text.strip().splitlines()[-1]) from None
 
 
 def build_train_loader(

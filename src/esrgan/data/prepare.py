@@ -103,7 +103,7 @@ def _extract_one(path: Path, job: _Job) -> tuple[int, int, str | None]:
     cols = subimage_positions(w, job.crop_size, job.step, job.thresh_size)
     if not rows or not cols:
         cropped = " after cropping to a multiple of the scale" if job.scale is not None else ""
-        return 0, 0, f"{h}×{w}{cropped} is smaller than the crop size {job.crop_size}"
+        return 0, 0, f"{w}×{h}{cropped} is smaller than the crop size {job.crop_size}"
     lr = None
     if job.lr_dst_dir is not None and job.scale is not None:
         lr = matlab_downscale(pixels, job.scale)

@@ -360,7 +360,7 @@ def _crop_to(hr: np.ndarray, height: int, width: int, hr_path: Path, other: str)
     if 0 <= h - height < MAX_MODCROP and 0 <= w - width < MAX_MODCROP:
         return hr[:height, :width]
     raise ImageError(
-        f"{hr_path}: HR is {h}×{w} but {other} needs {height}×{width}; that is not a mod-crop "
+        f"{hr_path}: HR is {w}×{h} but {other} needs {width}×{height}; that is not a mod-crop "
         f"(at most {MAX_MODCROP - 1} px less per side) — is the scale or the file pairing wrong?"
     )
 

@@ -131,7 +131,7 @@ def choose_crop(
 
     h, w = hr.shape[:2]
     if size < 1 or size + 2 * border > min(h, w):
-        raise ValueError(f"a {size}×{size} window with a {border}-pixel border does not fit a {h}×{w} image")
+        raise ValueError(f"a {size}×{size} window with a {border}-pixel border does not fit a {w}×{h} image")
     ys = np.stack([rgb_to_y(_rgb(x)) for x in (hr, *outputs)])
     if len(ys) >= 2:
         score = _box_sum(ys.var(axis=0), size)

@@ -35,6 +35,7 @@ import glob
 import logging
 import os
 import queue
+import stat
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -54,7 +55,7 @@ from esrgan.inference.image_io import (
     write_image,
 )
 from esrgan.inference.manifest import ManifestRecord, ManifestWriter, Recipe, read_manifest
-from esrgan.inference.streaming import needs_streaming, upscale_to_png
+from esrgan.inference.streaming import check_output_size, needs_streaming, upscale_to_png
 from esrgan.inference.upscaler import Upscaler
 
 logger = logging.getLogger(__name__)
@@ -175,6 +176,10 @@ def collect_inputs(specs: list[str]) -> list[Path]:
                 logger.warning("no images in folder %s", path)
         elif path.is_file():
             matches = [path]
+        elif path.exists():
+            raise EsrganError(
+                f"{spec}: not a regular file or folder ({_file_kind(path)}); give an image file"
+            )
         elif _GLOB_CHARS & set(spec):
             matches = sorted(
                 Path(p) for p in glob.glob(spec) if Path(p).is_file() and _is_image_name(Path(p))
@@ -197,12 +202,44 @@ def collect_inputs(specs: list[str]) -> list[Path]:
     return unique
 
 
+def _file_kind(path: Path) -> str:
+    mode = path.stat().st_mode
+    for test, kind in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def check_name_part(value: str, what: str) -> str:
+    """`value` if it can be part of a file name in the output folder; else `EsrganError`.
+
+    A path separator, ``..`` or NUL could make an output land outside the output folder (``--suffix
+    x/../../name``), so they are refused outright rather than normalised.
+    """
+    if "\0" in value:
+        problem = "a NUL character"
+    elif any(sep in value for sep in ("/", "\\", os.sep, os.altsep or "/")):
+        problem = "a path separator"
+    elif ".." in value:
+        problem = "'..'"
+    else:
+        return value
+    raise EsrganError(f"{what} {value!r} contains {problem}; it must be a plain part of a file name")
+
+
 def output_path(input: Path, out_dir: Path, suffix: str, ext: str | None = None) -> Path:
     """``out_dir / f"{stem}_{suffix}.{ext}"`` (no ``_`` for an empty suffix).
 
     `ext` (with or without the dot) defaults to the input's extension, or ``png`` if we cannot write that
-    format. Raises `EsrganError` for an output extension we cannot write.
+    format. Raises `EsrganError` for an output extension we cannot write, or a `suffix` that is not a plain
+    part of a file name (`check_name_part`).
     """
+    check_name_part(suffix, "--suffix")
     input = Path(input)
     if ext is None:
         ext = input.suffix if input.suffix.lower() in WRITE_FORMATS else ".png"
@@ -211,7 +248,10 @@ def output_path(input: Path, out_dir: Path, suffix: str, ext: str | None = None)
         choices = ", ".join(sorted(e.lstrip(".") for e in WRITE_FORMATS))
         raise EsrganError(f"cannot write {ext!r} files; choose one of: {choices}")
     name = f"{input.stem}_{suffix}" if suffix else input.stem
-    return Path(out_dir) / f"{name}{ext}"
+    dst = Path(out_dir) / f"{name}{ext}"
+    if dst.name != f"{name}{ext}" or dst.name in (".", ".."):  # cannot happen after the checks above
+        raise EsrganError(f"{input}: cannot make a safe output name from it")
+    return dst
 
 
 # --------------------------------------------------------------------------------------------------
@@ -252,6 +292,8 @@ def upscale_files(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise EsrganError(f"{out_dir}: cannot create the output folder ({e.strerror or e})") from e
+
+    _check_inside(out_dir, outputs)
 
     positions = shard_positions(len(inputs), shard) if shard is not None else range(len(inputs))
     mine = [(inputs[i], outputs[i]) for i in positions]
@@ -315,6 +357,8 @@ def _verdict(
     src: Path, dst: Path, record: ManifestRecord | None, recipe: Recipe | None, *, overwrite: bool
 ) -> tuple[_Outcome | Literal["run"], str]:
     """Whether to make `dst` now ("run"), or why not."""
+    if dst.is_symlink():  # writing through it could change a file outside the output folder
+        return "skipped", f"{dst} is a symbolic link; remove it to write the output there"
     if not dst.exists():
         return "run", ""
     if record is None or recipe is None:
@@ -396,6 +440,7 @@ class _Stages:
         job.started = time.perf_counter()
         image = read_image(job.src)
         check_writable(job.dst, image)  # fail before spending time on the model
+        check_output_size(self.upscaler, image, job.dst)
         job.input_bytes = _file_size(job.src)
         return image
 
@@ -431,7 +476,7 @@ def _attempt(step: Callable[..., Any], job: _Job, *args: Any) -> tuple[bool, Any
     try:
         return True, step(job, *args)
     except EsrganError as e:
-        logger.warning("%s", e)
+        logger.debug("%s: %s", job.src, e)  # reported once, in the summary at the end
         return False, str(e)
     except Exception as e:  # a bug or an unexpected library error: keep its traceback in the log, go on
         logger.exception("unexpected error while upscaling %s", job.src)
@@ -519,6 +564,14 @@ def _put_unless(q: queue.Queue[Any], item: object, give_up: Callable[[], bool]) 
         except queue.Full:
             continue
     return False
+
+
+def _check_inside(out_dir: Path, outputs: list[Path]) -> None:
+    """Every output is an entry of `out_dir` itself: the last line of defence against writing elsewhere."""
+    folder = out_dir.resolve()
+    for dst in outputs:
+        if dst.parent.resolve() != folder or dst.name in ("", ".", ".."):
+            raise EsrganError(f"{dst} is not inside the output folder {out_dir}; refusing to write it")
 
 
 def _check_plan(inputs: list[Path], outputs: list[Path]) -> None:

@@ -135,6 +135,9 @@ class Image:
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error, cv2.error, IndexError)
 
 
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
 def read_image(path: str | os.PathLike[str]) -> Image:
     """Read an image file as upright RGB/gray pixels plus alpha, ICC profile and EXIF.
 
@@ -161,8 +164,11 @@ def read_image(path: str | os.PathLike[str]) -> Image:
         raise
     except PILImage.DecompressionBombError as e:
         raise ImageError(f"{path}: {e}") from e
+    except PILImage.UnidentifiedImageError as e:
+        raise ImageError(f"{path}: not an image, or a format this tool cannot read") from e
     except _DECODE_ERRORS as e:
-        raise ImageError(f"{path}: not a readable image ({type(e).__name__}: {e})") from e
+        detail = _OBJECT_REPR.sub("the data", str(e))  # e.g. "<_io.BytesIO object at 0x7f…>" means nothing
+        raise ImageError(f"{path}: not a readable image ({type(e).__name__}: {detail})") from e
 
 
 def _check_size(path: Path, width: int, height: int) -> None:
@@ -179,7 +185,12 @@ def _read_with_pillow(data: bytes, path: Path) -> Image:
     fmt = im.format or "unknown"
     _check_size(path, *im.size)
     if getattr(im, "n_frames", 1) > 1:
-        logger.info("%s: %d frames, using the first", path, im.n_frames)
+        logger.warning(
+            "%s: an animation of %d frames; only the first frame is upscaled (for all of them, extract the "
+            "frames to image files first)",
+            path,
+            im.n_frames,
+        )
     im.load()  # decode now: truncated or corrupt data fails here, inside read_image's error handling
     icc = im.info.get("icc_profile") or None
     exif = _normalise_exif(im.info.get("exif"))
@@ -277,7 +288,7 @@ def _read_tiff(data: bytes, path: Path) -> Image:
         if not tif.pages:
             raise ImageError(f"{path}: TIFF file without images")
         if len(tif.pages) > 1:
-            logger.info("%s: %d pages, using the first", path, len(tif.pages))
+            logger.warning("%s: %d pages; only the first page is upscaled", path, len(tif.pages))
         page = tif.pages[0]
         height, width = int(page.imagelength), int(page.imagewidth)
         _check_size(path, width, height)

@@ -20,6 +20,7 @@ Decisions:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -204,8 +205,13 @@ class ManifestWriter:
         self.shard = f"{shard_index}/{shard_count}"
         folder = manifest_dir(out_dir)
         self.path = folder / f"shard-{shard_index}-of-{shard_count}.jsonl"
+        self.records = 0
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            if folder.is_symlink() or self.path.is_symlink():  # never append through a link out of the folder
+                raise EsrganError(
+                    f"{folder}: the manifest is a symbolic link; remove it or use --no-manifest"
+                )
             self._file: IO[bytes] = open(self.path, "ab")  # noqa: SIM115 - closed in close()
             # A process killed in the middle of a line leaves it unfinished: start on a fresh line.
             if self._file.tell() > 0 and not _ends_with_newline(self.path):
@@ -236,6 +242,7 @@ class ManifestWriter:
             shard=self.shard,
         )
         self._write(record.to_json().encode() + b"\n")
+        self.records += 1
         return record
 
     def _write(self, data: bytes) -> None:
@@ -244,7 +251,13 @@ class ManifestWriter:
         os.fsync(self._file.fileno())
 
     def close(self) -> None:
+        """Close the file; a manifest file (and folder) left empty, as when every file failed, is removed."""
         self._file.close()
+        if self.records == 0:
+            with contextlib.suppress(OSError):
+                if self.path.stat().st_size == 0:
+                    self.path.unlink()
+                    self.path.parent.rmdir()  # only if no other shard's file is in it
 
     def __enter__(self) -> ManifestWriter:
         return self

@@ -11,8 +11,12 @@ Decisions:
 - Only PNG is streamed: its rows can be compressed one after the other. Other formats are encoded in memory.
 - `needs_streaming` is true from `STREAM_THRESHOLD_PIXELS` output pixels on: below that, the in-memory path
   (float32 output plus its conversions, a few GiB at most) is fine and no slower.
-- Settings that need the whole output at once (`outscale` other than the model's scale, back-projection)
-  cannot stream; `needs_streaming` is false for them and `upscale_to_png` raises `EsrganError`.
+- An `outscale` resize streams too (MATLAB bicubic is separable with a small support). Back-projection needs
+  the whole output at once and cannot stream; `needs_streaming` is false for it and `upscale_to_png` raises
+  `EsrganError`.
+- Output size limits, checked by `check_output_size` before any work: at most `MAX_STREAMED_OUTPUT_PIXELS`
+  when streamed to PNG, `MAX_IN_MEMORY_OUTPUT_PIXELS` otherwise, and each side within what the file format
+  can hold (`MAX_SIDE`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 from esrgan.errors import ImageError
 from esrgan.inference.image_io import WRITE_FORMATS, Image, output_format
 from esrgan.inference.png_stream import PngStreamWriter
-from esrgan.inference.upscaler import Upscaler
+from esrgan.inference.upscaler import MAX_IN_MEMORY_OUTPUT_PIXELS, Upscaler
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +37,39 @@ logger = logging.getLogger(__name__)
 # 30 bytes per output pixel at its peak (float32 accumulator, its clamped copy, the uint8 image, the encoder's
 # buffer), so beyond this it would pass the ~1 GB resident-memory target of `esrgan upscale`.
 STREAM_THRESHOLD_PIXELS = 16 * 2**20
+
+
+# The largest output `esrgan upscale` streams to PNG. Memory stays bounded at any size, so the limit is about
+# time and disk: 2^32 pixels (65536²; ~12 GiB of raw RGB). In memory: `MAX_IN_MEMORY_OUTPUT_PIXELS`.
+MAX_STREAMED_OUTPUT_PIXELS = 2**32
+# Largest width or height each output format can store (PNG's own limit is 2^31 - 1).
+MAX_SIDE = {"PNG": 2**31 - 1, "JPEG": 65_535, "WEBP": 16_383, "TIFF": 2**32 - 1, "BMP": 2**31 - 1}
+
+
+def check_output_size(upscaler: Upscaler, image: Image, dst: str | os.PathLike[str]) -> None:
+    """Raise `ImageError` when the output of `image` for `dst` is larger than `esrgan upscale` makes (see the
+    limits above); cheap, so it runs before the model does."""
+    height, width = upscaler.output_size(image.height, image.width)
+    fmt = WRITE_FORMATS.get(Path(dst).suffix.lower(), "PNG")
+    streamed = needs_streaming(upscaler, image, dst)
+    limit = MAX_STREAMED_OUTPUT_PIXELS if streamed else MAX_IN_MEMORY_OUTPUT_PIXELS
+    side = MAX_SIDE.get(fmt, 2**31 - 1)
+    if height * width <= limit and max(height, width) <= side:
+        return
+    if max(height, width) > side:
+        why = f"{fmt} files hold at most {side:,} pixels a side"
+    elif streamed:
+        why = f"the limit is {limit / 1e9:.1f} gigapixels"
+    else:
+        why = (
+            f"the limit is {limit / 1e6:.0f} megapixels in memory ({fmt}); PNG outputs are streamed up to "
+            f"{MAX_STREAMED_OUTPUT_PIXELS / 1e9:.1f} gigapixels"
+        )
+    raise ImageError(
+        f"the output would be {width:,}×{height:,} pixels "
+        f"(×{upscaler.scale:g} of {image.width}×{image.height}); "
+        f"{why}; lower --outscale"
+    )
 
 
 def needs_streaming(upscaler: Upscaler, image: Image, dst: str | os.PathLike[str]) -> bool:

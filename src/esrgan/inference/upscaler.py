@@ -40,6 +40,7 @@ from esrgan.errors import ConfigError, EsrganError
 from esrgan.inference.image_io import Image
 from esrgan.inference.runner import ModelRunner, Precision
 from esrgan.inference.tiling import tiled_forward, tiled_forward_bands
+from esrgan.ops.matlab_resize import StreamingResize, resize_to
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,10 @@ STREAM_BAND_BYTES = 128 << 20
 # On the CPU, activations never get more than this, so that a whole `esrgan upscale` stays under ~1 GB of
 # resident memory at any image size (docs/benchmarks/inference.md); bigger tiles are barely faster.
 CPU_ACTIVATION_BUDGET = 512 << 20
+
+# The largest output made in memory: the peak is ~30 bytes per output pixel, so 2^28 pixels (16384², ~8 GiB)
+# is already more than most machines hold. Larger PNG outputs are streamed (`esrgan.inference.streaming`).
+MAX_IN_MEMORY_OUTPUT_PIXELS = 2**28
 
 ArrayOrPIL = TypeVar("ArrayOrPIL", np.ndarray, PILImage.Image)
 
@@ -204,9 +209,17 @@ class Upscaler:
         channels = x.shape[1]
         if channels not in (1, 2, 3, 4):
             raise ValueError(f"expected 1 to 4 channels (gray, gray+alpha, RGB, RGBA), got {channels}")
+        height, width = x.shape[2:]
+        out_height, out_width = self.output_size(height, width)
+        if out_height * out_width > MAX_IN_MEMORY_OUTPUT_PIXELS:
+            raise EsrganError(
+                f"the output would be {out_width:,}×{out_height:,} pixels, more than the "
+                f"{MAX_IN_MEMORY_OUTPUT_PIXELS / 1e6:.0f} megapixels made in memory; lower outscale, or "
+                "stream "
+                "it to PNG with esrgan.inference.upscale_to_png"
+            )
         with torch.no_grad():
             x = x.detach().float()
-            height, width = x.shape[2:]
             if channels in (2, 4):
                 color, alpha = x[:, : channels - 1], x[:, channels - 1 :]
             else:
@@ -224,9 +237,9 @@ class Upscaler:
                 out = torch.cat([out, out_alpha], dim=1)
             target = self.output_size(height, width)
             if tuple(out.shape[2:]) != target:
-                # bicubic + antialias: a proper low-pass when outscale < model scale; float data, 16-bit safe.
-                out = F.interpolate(out, size=target, mode="bicubic", align_corners=False, antialias=True)
-                out = out.clamp_(0, 1)
+                # MATLAB bicubic with antialiasing (a proper low-pass when outscale < model scale), on float
+                # data (16-bit safe); the same resize as the streamed path, so both give the same pixels.
+                out = resize_to(out, target).clamp_(0, 1)
         return out
 
     def _back_project(self, sr: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
@@ -251,15 +264,16 @@ class Upscaler:
         alpha (C = 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA). The pixels are those of `upscale_image`: the same
         tiles, blending, channel handling and rounding (the model runs on the tiles of one tile row at a time,
         colour and alpha interleaved). Alpha by bicubic interpolation is computed per band with two input
-        rows of context, exact for model scales that are powers of two.
+        rows of context, exact for model scales that are powers of two. An `outscale` resize is done band by
+        band too (`esrgan.ops.matlab_resize.StreamingResize`, the resize `upscale_image` uses).
 
         The whole point is bounded memory, so there is always a tile size: `tile` if it is a number, else
         (``tile=0`` or ``"auto"``) the automatic tile size, further limited so that one band accumulator
         stays below `STREAM_BAND_BYTES` (for small images the same tile as ``"auto"`` in memory). Memory
         held: the input as float32 and about two bands of ``tile · scale`` float32 output rows.
 
-        Raises `EsrganError` when the settings need the whole output at once (`outscale` other than the
-        model's scale, back-projection) and for out-of-memory errors (with ``tile=0``/``"auto"``, an
+        Raises `EsrganError` when the settings need the whole output at once (back-projection) and for
+        out-of-memory errors (with ``tile=0``/``"auto"``, an
         out-of-memory error before the first band halves the tile and starts again).
         """
         blocker = self._stream_blocker()
@@ -301,11 +315,6 @@ class Upscaler:
         """Why these settings cannot stream (a step needs the whole output), or None."""
         if self.back_projection:
             return "back-projection needs the whole output image; leave back_projection at 0"
-        if self.outscale is not None and self.outscale != self.model_scale:
-            return (
-                f"the final resize to outscale {self.outscale:g} (the model's scale is {self.model_scale}) "
-                "needs the whole output image; leave outscale at the model's scale"
-            )
         return None
 
     def _stream_tile(self, image: Image) -> int:
@@ -319,18 +328,30 @@ class Upscaler:
         groups = 2 if image.alpha is not None and self.alpha == "model" else 1
         channels = max(self.in_channels, 3)  # gray goes through a 3-channel model as RGB
         per_input_row = 4 * groups * channels * image.width * self.model_scale**2
+        # an outscale resize holds its output band too: (outscale / scale)² as many bytes per input row
+        per_input_row = int(per_input_row * (1 + (self.scale / self.model_scale) ** 2))
         cap = max(self._min_tile(), STREAM_BAND_BYTES // per_input_row // q * q)
         return min(self._auto_tile_size(), whole, cap)
 
     def _image_bands(self, image: Image, tile: int) -> Generator[tuple[int, np.ndarray], None, None]:
         """`upscale_image_bands` for one tile size, without its out-of-memory handling."""
+        bands = self._model_scale_bands(image, tile)
+        target = self.output_size(image.height, image.width)
+        s = self.model_scale
+        if target != (image.height * s, image.width * s):  # outscale: MATLAB bicubic, band by band
+            resize = StreamingResize((image.height * s, image.width * s), target)
+            bands = (out for _, band in bands for out in resize.push(band))
+        for row0, band in bands:
+            yield row0, _from_float(band[0].permute(1, 2, 0), image.pixels.dtype)
+
+    def _model_scale_bands(self, image: Image, tile: int) -> Iterator[tuple[int, torch.Tensor]]:
+        """The model's output band by band (float ``1×C×rows×(W·s)``), colour channels then alpha."""
         s = self.model_scale
         color = image.pixels if image.pixels.ndim == 3 else image.pixels[:, :, None]
         x = torch.from_numpy(_to_float(color)).permute(2, 0, 1).unsqueeze(0)
         color_bands = self._color_bands(x, tile)
         if image.alpha is None:
-            for row0, band in color_bands:
-                yield row0, _from_float(band[0].permute(1, 2, 0), image.pixels.dtype)
+            yield from color_bands
             return
         alpha = torch.from_numpy(_to_float(image.alpha[:, :, None])).permute(2, 0, 1).unsqueeze(0)
         alpha_bands = self._color_bands(alpha, tile) if self.alpha == "model" else None
@@ -341,8 +362,7 @@ class Upscaler:
                     raise RuntimeError("colour and alpha bands out of step")
             else:
                 alpha_band = _bicubic_rows(alpha, row0, band.shape[2], s)
-            out = torch.cat([band, alpha_band], dim=1)
-            yield row0, _from_float(out[0].permute(1, 2, 0), image.pixels.dtype)
+            yield row0, torch.cat([band, alpha_band], dim=1)
 
     def _color_bands(self, x: torch.Tensor, tile: int) -> Iterator[tuple[int, torch.Tensor]]:
         """`_upscale_color` band by band: ``(row0, N×C×rows×(W·s))`` float in [0, 1]."""

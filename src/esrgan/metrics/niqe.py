@@ -161,7 +161,7 @@ def niqe_features(luma: np.ndarray, *, block_size: int = BLOCK_SIZE) -> np.ndarr
     rows, cols = h // block_size, w // block_size
     if rows == 0 or cols == 0:
         raise ValueError(
-            f"NIQE needs at least {block_size}×{block_size} pixels (after cropping), got {h}×{w}"
+            f"NIQE needs at least {block_size}×{block_size} pixels (after cropping), got {w}×{h}"
         )
     img = np.asarray(luma, dtype=np.float64)[: rows * block_size, : cols * block_size]
     per_scale = []
@@ -215,7 +215,7 @@ def niqe(img: np.ndarray, *, crop_border: int = 0) -> float:
     if blocks < MIN_BLOCKS:
         raise NiqeUndefinedError(
             f"NIQE needs at least {MIN_BLOCKS} blocks of {BLOCK_SIZE}×{BLOCK_SIZE} pixels (e.g. 96×192) "
-            f"after the {crop_border}-pixel border crop; this {luma.shape[0]}×{luma.shape[1]} image has "
+            f"after the {crop_border}-pixel border crop; this {luma.shape[1]}×{luma.shape[0]} image has "
             f"{blocks}"
         )
     mu_pris, cov_pris, _ = _pristine_model()

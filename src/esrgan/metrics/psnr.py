@@ -59,7 +59,7 @@ def _crop(img: np.ndarray, crop_border: int) -> np.ndarray:
         return img
     h, w = img.shape[:2]
     if h <= 2 * crop_border or w <= 2 * crop_border:
-        raise ValueError(f"crop_border={crop_border} leaves nothing of a {h}×{w} image")
+        raise ValueError(f"crop_border={crop_border} leaves nothing of a {w}×{h} image")
     return img[crop_border:-crop_border, crop_border:-crop_border]
 
 
@@ -205,7 +205,7 @@ def prepare_pair_torch(
     if crop_border:
         h, w = sr.shape[-2:]
         if h <= 2 * crop_border or w <= 2 * crop_border:
-            raise ValueError(f"crop_border={crop_border} leaves nothing of a {h}×{w} image")
+            raise ValueError(f"crop_border={crop_border} leaves nothing of a {w}×{h} image")
         sr = sr[..., crop_border:-crop_border, crop_border:-crop_border]
         hr = hr[..., crop_border:-crop_border, crop_border:-crop_border]
     if y_channel and sr.shape[1] == 3:

@@ -49,7 +49,7 @@ def _ssim_per_channel(x: np.ndarray, y: np.ndarray, peak: float) -> np.ndarray:
     h, w = x.shape[:2]
     if h < WINDOW_SIZE or w < WINDOW_SIZE:
         raise ValueError(
-            f"SSIM needs at least {WINDOW_SIZE}×{WINDOW_SIZE} pixels after cropping, got {h}×{w}"
+            f"SSIM needs at least {WINDOW_SIZE}×{WINDOW_SIZE} pixels after cropping, got {w}×{h}"
         )
     c1 = (0.01 * peak) ** 2
     c2 = (0.03 * peak) ** 2
@@ -108,7 +108,7 @@ def ssim_torch(
     n, c, h, w = a.shape
     if h < WINDOW_SIZE or w < WINDOW_SIZE:
         raise ValueError(
-            f"SSIM needs at least {WINDOW_SIZE}×{WINDOW_SIZE} pixels after cropping, got {h}×{w}"
+            f"SSIM needs at least {WINDOW_SIZE}×{WINDOW_SIZE} pixels after cropping, got {w}×{h}"
         )
     g = torch.as_tensor(gaussian_kernel_1d(), dtype=a.dtype, device=a.device)
     planes = torch.cat([a, b, a * a, b * b, a * b], dim=1)  # N × 5C × H × W

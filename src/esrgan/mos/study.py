@@ -196,7 +196,7 @@ def _fit_hr(hr: np.ndarray, shape: tuple[int, int], hr_path: Path, what: str) ->
     if 0 <= h - shape[0] < MAX_MODCROP and 0 <= w - shape[1] < MAX_MODCROP:
         return hr[: shape[0], : shape[1]]
     raise EsrganError(
-        f"{hr_path}: HR is {h}×{w} but {what} is {shape[0]}×{shape[1]}; that is not a mod-crop — "
+        f"{hr_path}: HR is {w}×{h} but {what} is {shape[1]}×{shape[0]}; that is not a mod-crop — "
         "are the folders or the scale wrong?"
     )
 
@@ -210,7 +210,7 @@ def _nearest_version(hr: np.ndarray, lr_path: Path | None, scale: int, hr_path: 
     if lr_path is None:
         if h % scale or w % scale:
             raise EsrganError(
-                f"{hr_path}: the image size {h}×{w} (as the SR results have it) is not a multiple of the "
+                f"{hr_path}: the image size {w}×{h} (as the SR results have it) is not a multiple of the "
                 f"scale {scale}; is --scale right?"
             )
         lr = downscale_uint8(hr, scale)
@@ -219,8 +219,8 @@ def _nearest_version(hr: np.ndarray, lr_path: Path | None, scale: int, hr_path: 
     up = upscale_nearest(lr, scale)
     if up.shape[:2] != (h, w):
         raise EsrganError(
-            f"{lr_path}: LR {lr.shape[0]}×{lr.shape[1]} ×{scale} is {up.shape[0]}×{up.shape[1]}, but the SR "
-            f"results are {h}×{w}; is --scale right?"
+            f"{lr_path}: LR {lr.shape[1]}×{lr.shape[0]} ×{scale} is {up.shape[1]}×{up.shape[0]}, but the SR "
+            f"results are {w}×{h}; is --scale right?"
         )
     return up
 
@@ -309,8 +309,8 @@ def create_study(
                 elif sr.shape[:2] != shape:
                     first = next(iter(methods))
                     raise EsrganError(
-                        f"{pairs[name][image]}: {sr.shape[0]}×{sr.shape[1]}, but {first}'s result for "
-                        f"{image!r} is {shape[0]}×{shape[1]}; all versions of an image must have one size "
+                        f"{pairs[name][image]}: {sr.shape[1]}×{sr.shape[0]}, but {first}'s result for "
+                        f"{image!r} is {shape[1]}×{shape[0]}; all versions of an image must have one size "
                         "(a different size would tell raters which method made it)"
                     )
                 versions[name] = sr

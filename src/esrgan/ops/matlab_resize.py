@@ -34,6 +34,8 @@ __all__ = [
     "output_size",
     "imresize_reference",
     "imresize",
+    "resize_to",
+    "StreamingResize",
     "downscale_uint8",
     "modcrop",
     "round_half_away",
@@ -64,18 +66,23 @@ def _check_scale(scale: float) -> float:
     return scale
 
 
-def resize_weights(in_length: int, scale: float, *, antialias: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def resize_weights(
+    in_length: int, scale: float, *, antialias: bool = True, out_length: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-axis taps of MATLAB bicubic ``imresize`` (``contributions`` in ``imresize.m``).
 
     Returns ``(weights, indices)``, both ``(out_length, taps)``: output pixel ``i`` is
     ``sum_j weights[i, j] · input[indices[i, j]]`` with 0-based, already mirrored ``indices``. Tap columns
     whose weight is zero for every output pixel are dropped (16 taps remain for ×1/4, 8 for ×1/2, 4 for
-    upscaling).
+    upscaling). `out_length` defaults to ``ceil(in_length·scale)``; MATLAB given an output size uses
+    ``scale = out_length / in_length`` with that length.
     """
     if in_length < 1:
         raise ValueError(f"cannot resize an axis of length {in_length}")
     scale = _check_scale(scale)
-    out_length = output_size(in_length, scale)
+    out_length = output_size(in_length, scale) if out_length is None else int(out_length)
+    if out_length < 1:
+        raise ValueError(f"cannot resize to an axis of length {out_length}")
     if scale < 1 and antialias:
         kernel_width = _KERNEL_WIDTH / scale
 
@@ -146,23 +153,30 @@ _BAND_INPUT_PIXELS = (
 )
 
 
-@lru_cache(maxsize=32)
-def _band_plan_f64(in_length: int, scale: float, antialias: bool) -> tuple[tuple[int, int, np.ndarray], ...]:
-    """``(in_start, in_stop, block)`` per block of output rows; ``block`` is ``rows × (in_stop − in_start)``.
+def _rows_per_block(scale: float) -> int:
+    return int(min(128, max(16, round(_BAND_INPUT_PIXELS * min(scale, 1.0)))))
 
-    Mirrored taps that land on the same input pixel are summed into one matrix entry.
-    """
-    weights, indices = resize_weights(in_length, scale, antialias=antialias)
-    out_length = weights.shape[0]
-    rows_per_block = int(min(128, max(16, round(_BAND_INPUT_PIXELS * min(scale, 1.0)))))
+
+def _block(weights: np.ndarray, indices: np.ndarray) -> tuple[int, int, np.ndarray]:
+    """``(in_start, in_stop, rows × (in_stop − in_start) matrix)`` of some output rows' taps; mirrored taps
+    that land on the same input pixel are summed into one matrix entry."""
+    lo, hi = int(indices.min()), int(indices.max()) + 1
+    block = np.zeros((weights.shape[0], hi - lo), dtype=np.float64)
+    rows = np.broadcast_to(np.arange(weights.shape[0])[:, None], indices.shape)
+    np.add.at(block, (rows, indices - lo), weights)
+    return lo, hi, block
+
+
+@lru_cache(maxsize=32)
+def _band_plan_f64(
+    in_length: int, scale: float, antialias: bool, out_length: int | None = None
+) -> tuple[tuple[int, int, np.ndarray], ...]:
+    """`_block` per block of consecutive output rows (see above)."""
+    weights, indices = resize_weights(in_length, scale, antialias=antialias, out_length=out_length)
+    step = _rows_per_block(scale)
     plan = []
-    for start in range(0, out_length, rows_per_block):
-        stop = min(out_length, start + rows_per_block)
-        idx = indices[start:stop]
-        lo, hi = int(idx.min()), int(idx.max()) + 1
-        block = np.zeros((stop - start, hi - lo), dtype=np.float64)
-        rows = np.broadcast_to(np.arange(stop - start)[:, None], idx.shape)
-        np.add.at(block, (rows, idx - lo), weights[start:stop])
+    for start in range(0, weights.shape[0], step):
+        lo, hi, block = _block(weights[start : start + step], indices[start : start + step])
         block.setflags(write=False)
         plan.append((lo, hi, block))
     return tuple(plan)
@@ -170,11 +184,16 @@ def _band_plan_f64(in_length: int, scale: float, antialias: bool) -> tuple[tuple
 
 @lru_cache(maxsize=64)
 def _band_plan(
-    in_length: int, scale: float, antialias: bool, dtype: torch.dtype, device: torch.device
+    in_length: int,
+    scale: float,
+    antialias: bool,
+    dtype: torch.dtype,
+    device: torch.device,
+    out_length: int | None = None,
 ) -> tuple[tuple[int, int, torch.Tensor], ...]:
     return tuple(
         (lo, hi, torch.from_numpy(block.copy()).to(device=device, dtype=dtype))
-        for lo, hi, block in _band_plan_f64(in_length, scale, antialias)
+        for lo, hi, block in _band_plan_f64(in_length, scale, antialias, out_length)
     )
 
 
@@ -185,9 +204,11 @@ def _resize_rows(x: torch.Tensor, scale: float, antialias: bool) -> torch.Tensor
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-2)
 
 
-def _resize_cols(x: torch.Tensor, scale: float, antialias: bool) -> torch.Tensor:
+def _resize_cols(
+    x: torch.Tensor, scale: float, antialias: bool, out_length: int | None = None
+) -> torch.Tensor:
     """Resize dim −1 of ``x`` (…×H×W)."""
-    plan = _band_plan(x.shape[-1], scale, antialias, x.dtype, x.device)
+    plan = _band_plan(x.shape[-1], scale, antialias, x.dtype, x.device, out_length)
     parts = [torch.matmul(x[..., lo:hi], block.T) for lo, hi, block in plan]
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
 
@@ -246,6 +267,83 @@ def imresize(
 
 
 # ------------------------------------------------------------------------------------------------------
+# resizing to a given size, band by band
+
+
+class StreamingResize:
+    """MATLAB bicubic resize of an ``N×C×H×W`` tensor to ``out_size``, fed and returned in bands of rows.
+
+    `push` takes the next rows of the input, top to bottom, and returns the output rows that they complete, as
+    ``(out_row0, N×C×r×W')`` bands; only the input rows that later output rows still read are kept. The
+    output is that of MATLAB ``imresize(x, out_size, 'bicubic')`` (each axis with ``scale = out/in``), so
+    resizing a whole image is one `push` of all its rows (`resize_to`). Memory: about one input band plus
+    the kernel's reach (2 rows when enlarging, ``2·in/out`` when shrinking).
+    """
+
+    def __init__(
+        self, in_size: tuple[int, int], out_size: tuple[int, int], *, antialias: bool = True
+    ) -> None:
+        (self.in_height, self.in_width), (self.out_height, self.out_width) = in_size, out_size
+        if min(*in_size, *out_size) < 1:
+            raise ValueError(f"cannot resize {in_size} to {out_size}: sizes must be positive")
+        self.antialias = antialias
+        self._scale_h = self.out_height / self.in_height
+        self._scale_w = self.out_width / self.in_width
+        self._weights, self._indices = resize_weights(
+            self.in_height, self._scale_h, antialias=antialias, out_length=self.out_height
+        )
+        # Output row i can be made once input row needed[i] has arrived (and every row above it is made);
+        # input rows below keep_from[i] are read by no output row from i on.
+        self._needed = np.maximum.accumulate(self._indices.max(axis=1))
+        self._keep_from = np.minimum.accumulate(self._indices.min(axis=1)[::-1])[::-1]
+        self._buffer: torch.Tensor | None = None
+        self._buffer_row0 = 0  # input row of the buffer's first row
+        self._received = 0
+        self._made = 0
+
+    @property
+    def done(self) -> bool:
+        return self._made == self.out_height
+
+    def push(self, rows: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+        """Add the next input rows (``N×C×r×W``, floating point); returns the output bands they complete."""
+        if rows.ndim != 4 or rows.shape[-1] != self.in_width or not rows.is_floating_point():
+            raise ValueError(f"expected float N×C×rows×{self.in_width} input rows, got {tuple(rows.shape)}")
+        if self._received + rows.shape[-2] > self.in_height:
+            raise ValueError(f"more than the {self.in_height} input rows this resize was made for")
+        self._buffer = rows if self._buffer is None else torch.cat([self._buffer, rows], dim=-2)
+        self._received += rows.shape[-2]
+        ready = int(np.searchsorted(self._needed, self._received, side="left"))  # rows with needed < received
+        bands = []
+        step = _rows_per_block(self._scale_h)
+        for start in range(self._made, ready, step):
+            stop = min(ready, start + step)
+            lo, hi, block = _block(self._weights[start:stop], self._indices[start:stop])
+            matrix = torch.from_numpy(block).to(device=self._buffer.device, dtype=self._buffer.dtype)
+            part = self._buffer[..., lo - self._buffer_row0 : hi - self._buffer_row0, :]
+            out = torch.matmul(matrix, part)
+            bands.append((start, _resize_cols(out, self._scale_w, self.antialias, self.out_width)))
+        self._made = ready
+        if self._made < self.out_height:
+            drop = int(self._keep_from[self._made]) - self._buffer_row0
+            if drop > 0:
+                self._buffer = self._buffer[..., drop:, :]
+                self._buffer_row0 += drop
+        else:
+            self._buffer = None
+        return bands
+
+
+def resize_to(x: torch.Tensor, size: tuple[int, int], *, antialias: bool = True) -> torch.Tensor:
+    """MATLAB ``imresize(x, [h w], 'bicubic')`` of an ``N×C×H×W`` float tensor (see `StreamingResize`)."""
+    if x.ndim != 4 or not x.is_floating_point():
+        raise ValueError(f"resize_to expects a float N×C×H×W tensor, got {x.dtype} {tuple(x.shape)}")
+    resize = StreamingResize((x.shape[-2], x.shape[-1]), size, antialias=antialias)
+    bands = [band for _, band in resize.push(x)]
+    return bands[0] if len(bands) == 1 else torch.cat(bands, dim=-2)
+
+
+# ------------------------------------------------------------------------------------------------------
 # uint8 protocol helpers
 
 
@@ -293,7 +391,7 @@ def downscale_uint8(hr: np.ndarray, scale: int) -> np.ndarray:
     h, w = hr.shape[:2]
     if h % scale or w % scale:
         raise ValueError(
-            f"image size {h}×{w} is not a multiple of {scale}; modcrop(hr, {scale}) first "
+            f"image size {w}×{h} is not a multiple of {scale}; modcrop(hr, {scale}) first "
             "(MATLAB imresize would return a ceil-sized LR that no longer matches the HR)"
         )
     lr = imresize(hr.astype(np.float64) / 255.0, 1.0 / scale)

@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -53,6 +54,7 @@ from esrgan.config import (
     save_config,
 )
 from esrgan.errors import ConfigError, EsrganError, WeightsError
+from esrgan.precision import resolve_precision
 from esrgan.train.checkpoint import (
     export_generator,
     latest_checkpoint,
@@ -324,6 +326,15 @@ def _config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = 
 # the loop
 
 
+def _remove_run_without_results(run_dir: Path) -> None:
+    """Delete a run folder this call created, when training failed before any checkpoint or model was saved
+    (a config or data error): it holds only the config copy and the log, and would look like a real run."""
+    if list_checkpoints(run_dir) or (run_dir / "models").exists():
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)
+    logger.info("removed %s: the run failed before saving anything", run_dir)
+
+
 def train(
     cfg: ExperimentConfig | str | os.PathLike[str],
     run_dir: str | os.PathLike[str] | None = None,
@@ -350,6 +361,8 @@ def train(
     train_logger = logging.getLogger(TRAIN_LOGGER)
     file_handler: logging.Handler | None = None
     previous_level = train_logger.level
+    created_run_dir = ctx.is_main and not run_dir.exists()
+    succeeded = False
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         if train_logger.level == logging.NOTSET:
@@ -397,16 +410,18 @@ def train(
             logger.info("generator initialised from %s", tc.pretrained)
         elif checkpoint is None and gan:
             logger.warning("GAN stage without train.pretrained: ESRGAN starts from the PSNR-stage model")
-        G.to(device)
-        D = build_discriminator(cfg.discriminator).to(device) if gan else None
+        memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
+        G.to(device, memory_format=memory_format)
+        D = build_discriminator(cfg.discriminator).to(device, memory_format=memory_format) if gan else None
         losses = build_generator_losses(cfg.loss) if gan else None
         if losses is not None and losses.perceptual is not None:
-            losses.perceptual.to(device)
+            losses.perceptual.to(device, memory_format=memory_format)
         adam = dict(betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
         opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.lr_g, **adam)  # type: ignore[arg-type]
         opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.lr_d, **adam) if D else None  # type: ignore[arg-type]
         ema = ModelEMA(G, tc.ema_decay) if tc.ema_decay > 0 else None
-        precision = Precision.create(tc.precision, device)
+        precision_name = resolve_precision(tc.precision, device, "training")
+        precision = Precision.create(precision_name, device)
 
         step = 0
         if checkpoint is not None:
@@ -454,7 +469,7 @@ def train(
                 D_train = DistributedDataParallel(D, device_ids=ids, broadcast_buffers=False)
 
         # ---- data
-        from esrgan.data import build_train_loader, build_val_loader
+        from esrgan.data import build_train_loader, build_val_loader, next_batch
 
         loader = build_train_loader(
             cfg.data, rank=ctx.rank, world_size=ctx.world_size, start_step=step, seed=tc.seed
@@ -477,7 +492,7 @@ def train(
                 ctx.world_size,
                 device,
                 cfg.data.batch_size * ctx.world_size,
-                tc.precision,
+                precision_name if tc.precision == precision_name else f"{precision_name} (auto)",
                 step,
                 tc.total_iters,
             )
@@ -497,8 +512,10 @@ def train(
                     group["lr"] = learning_rate(step, cfg.optim.lr_d, cfg.schedule)
 
             t0 = time.perf_counter()
-            batch = next(batches)
-            batch = {k: batch[k].to(device, non_blocking=True) for k in ("lq", "gt")}
+            batch = next_batch(batches)
+            batch = {
+                k: batch[k].to(device, non_blocking=True, memory_format=memory_format) for k in ("lq", "gt")
+            }
             data_seconds += time.perf_counter() - t0
 
             if gan:
@@ -606,6 +623,7 @@ def train(
             )
             logger.info("finished %s steps; generator written to %s", f"{step:,}", model_path)
         _barrier(ctx)
+        succeeded = True
         return TrainResult(run_dir=run_dir, model_path=model_path, step=step, val=val, rank=ctx.rank)
     finally:
         if tb is not None:
@@ -614,5 +632,7 @@ def train(
             train_logger.removeHandler(file_handler)
             file_handler.close()
         train_logger.setLevel(previous_level)
+        if created_run_dir and not succeeded:
+            _remove_run_without_results(run_dir)
         if owns_process_group:
             dist.destroy_process_group()

@@ -41,6 +41,7 @@ __all__ = [
     "build_model",
     "convert_weights",
     "inspect_weights",
+    "nonfinite_tensors",
     "interpolate_models",
     "load_model",
     "read_generator_weights",
@@ -80,6 +81,7 @@ class ModelInfo:
     layout: str
     container: str
     metadata: dict[str, str]
+    nonfinite: dict[str, str] = field(default_factory=dict)  # tensors with NaN/Inf: the file is unusable
 
 
 def bundled_models() -> dict[str, Path]:
@@ -114,9 +116,32 @@ def weights_sha256(name_or_path: str | os.PathLike[str] | None = None, *, progre
     return sha256_of(resolve_weights(name_or_path, progress=progress))
 
 
-def read_generator_weights(path: str | os.PathLike[str]) -> LoadedWeights:
-    """Read a generator's weights file into our key names, with architecture and hyperparameters."""
+def nonfinite_tensors(state_dict: Mapping[str, Tensor]) -> dict[str, str]:
+    """``{key: "3 NaN, 1 Inf of 1,728 values"}`` for every floating-point tensor with NaN or ±Inf in it."""
+    found = {}
+    for key, t in state_dict.items():
+        if not t.is_floating_point() or bool(torch.isfinite(t).all()):
+            continue
+        nan = int(torch.isnan(t).sum())
+        inf = int(torch.isinf(t).sum())
+        found[key] = f"{nan:,} NaN, {inf:,} Inf of {t.numel():,} values"
+    return found
+
+
+def read_generator_weights(path: str | os.PathLike[str], *, allow_nonfinite: bool = False) -> LoadedWeights:
+    """Read a generator's weights file into our key names, with architecture and hyperparameters.
+
+    Weights with NaN or Inf would make every output black or garbage, so they raise `WeightsError` naming
+    the first bad tensor, unless `allow_nonfinite` (used by `inspect_weights`, which reports them).
+    """
     raw = read_weights(path)
+    if not allow_nonfinite and (bad := nonfinite_tensors(raw.state_dict)):
+        key, what = next(iter(bad.items()))
+        more = f" (and {len(bad) - 1} more tensors)" if len(bad) > 1 else ""
+        raise WeightsError(
+            f"{raw.path}: tensor '{key}' holds {what}{more}; the file is damaged or came from a diverged "
+            "training run, and was not loaded"
+        )
     source = str(raw.path)
     if ARCH_KEY in raw.metadata:  # a file we wrote: it says what it is
         arch = raw.metadata[ARCH_KEY]
@@ -175,8 +200,8 @@ def load_model(
 
 
 def inspect_weights(name_or_path: str | os.PathLike[str]) -> ModelInfo:
-    w = read_generator_weights(resolve_weights(name_or_path))
-    model = build_model(w.arch, w.hparams, w.state_dict, str(w.path))  # proves the file loads
+    w = read_generator_weights(resolve_weights(name_or_path), allow_nonfinite=True)
+    model = build_model(w.arch, w.hparams, w.state_dict, str(w.path))  # proves the file fits the arch
     return ModelInfo(
         path=w.path,
         arch=w.arch,
@@ -186,6 +211,7 @@ def inspect_weights(name_or_path: str | os.PathLike[str]) -> ModelInfo:
         layout=w.layout,
         container=w.container,
         metadata=w.metadata,
+        nonfinite=nonfinite_tensors(w.state_dict),
     )
 
 

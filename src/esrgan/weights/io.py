@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -82,12 +83,10 @@ def _read_pickle(path: Path) -> RawWeights:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        text = str(exc)
-        if "Unsupported global" in text:
+        if _is_blocked_global(str(exc)):
             raise WeightsError(
-                f"{path} contains Python objects besides tensors; it was not loaded because unpickling them "
-                "could execute code. If you trust the file, convert it to safetensors with the tool that "
-                "made it."
+                f"{path} holds Python objects that could execute code when unpickled, so it was not loaded; "
+                "if you trust the file, convert it to safetensors with the tool that made it"
             ) from exc
         raise WeightsError(f"{path} is not a PyTorch weights file, or it is corrupt") from exc
     except Exception as exc:
@@ -101,6 +100,15 @@ def _read_pickle(path: Path) -> RawWeights:
         raise WeightsError(f"{path} holds a {type(obj).__name__}, not a dict of tensors")
     sd, found = unwrap_state_dict(obj, path)
     return RawWeights(path, sd, {}, "pth" + found)
+
+
+def _is_blocked_global(message: str) -> bool:
+    """Whether torch's weights-only unpickler refused a global (a class or function the file refers to).
+
+    PyTorch < 2.4 says "Unsupported global: GLOBAL x.y"; later versions "unsupported GLOBAL x.y whose module
+    x is blocked" (or "... was not an allowed global").
+    """
+    return re.search(r"unsupported global", message, re.IGNORECASE) is not None
 
 
 def unwrap_state_dict(obj: Mapping[str, Any], path: Path | str = "<memory>") -> tuple[dict[str, Tensor], str]:
