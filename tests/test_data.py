@@ -199,6 +199,27 @@ def test_samples_are_a_pure_function_of_seed_epoch_index(hr_folder: tuple[Path, 
     assert not all(torch.equal(a[SampleKey(i, 0)]["gt"], c[SampleKey(i, 0)]["gt"]) for i in range(3))
 
 
+def test_image_cache_gives_the_same_samples_and_respects_its_budget(
+    tmp_path: Path, hr_folder: tuple[Path, dict]
+) -> None:
+    hr_dir, images = hr_folder
+    plain = PairedImageDataset(_cfg(hr_dir), seed=4)
+    cached = PairedImageDataset(_cfg(hr_dir, cache_mb=64), seed=4)
+    keys = [SampleKey(i, e) for e in range(3) for i in range(3)]
+    for key in keys:  # twice: the second pass is served from the cache
+        x, y = plain[key], cached[key]
+        assert torch.equal(x["lq"], y["lq"]) and torch.equal(x["gt"], y["gt"])
+    assert len(cached._cache) == 3
+    assert all(not a.flags.writeable for a in cached._cache.values())  # nothing may change a cached image
+    one = max(a.nbytes for a in cached._cache.values())
+    small = PairedImageDataset(_cfg(hr_dir, cache_mb=0), seed=4)
+    for key in keys:
+        small[key]
+    assert small._cache == {} and one > 0
+    with pytest.raises(ConfigError, match="cache_mb"):
+        _cfg(hr_dir, cache_mb=-1)
+
+
 def test_paired_lr_folder_gives_the_same_samples_as_on_the_fly(
     tmp_path: Path, hr_folder: tuple[Path, dict]
 ) -> None:
