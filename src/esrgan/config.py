@@ -115,11 +115,15 @@ class ModelConfig:
 class DiscriminatorConfig:
     """Discriminator for the GAN stage."""
 
-    # VGGStyleDiscriminator: BasicSR/ESRGAN's (SPEC §4.2); SRGANDiscriminator: the SRGAN paper's (SPEC §4.1).
-    arch: Literal["VGGStyleDiscriminator", "SRGANDiscriminator"] = "VGGStyleDiscriminator"
+    # VGGStyleDiscriminator: BasicSR/ESRGAN's (SPEC §4.2); SRGANDiscriminator: the SRGAN paper's (SPEC §4.1);
+    # UNetDiscriminatorSN: Real-ESRGAN's U-Net with spectral norm, a logit per pixel, any input size.
+    arch: Literal["VGGStyleDiscriminator", "SRGANDiscriminator", "UNetDiscriminatorSN"] = (
+        "VGGStyleDiscriminator"
+    )
     num_in_ch: int = 3
     num_feat: int = 64
-    input_size: int = 128  # the discriminator only accepts GT patches of exactly this size (data.gt_size)
+    # VGG-style and SRGAN discriminators only accept GT patches of exactly this size (data.gt_size)
+    input_size: int = 128
 
     def __post_init__(self) -> None:
         for name in ("num_in_ch", "num_feat", "input_size"):
@@ -143,18 +147,37 @@ class PerceptualLossConfig:
     """
 
     layer: str = "conv5_4"  # one of VGG19_LAYERS, e.g. conv5_4 (before activation) or relu5_4 (after)
+    # Several layers instead (Real-ESRGAN: conv1_2 … conv5_4 with weights 0.1 0.1 1 1 1): `layers` with one
+    # weight each in `layer_weights`; when `layers` is set, `layer` is ignored.
+    layers: tuple[str, ...] = ()
+    layer_weights: tuple[float, ...] = ()
     criterion: Literal["l1", "mse"] = "l1"
     weight: float = 1.0
     feature_scale: float = 1.0  # both feature maps are multiplied by this before the criterion
     vgg_weights: str | None = None  # path to torchvision's ImageNet VGG19 weights (vgg19-dcbb9e9d.pth)
+    # imagenet: the pretrained VGG19 (vgg_weights); random: a VGG19 with seeded Kaiming-normal weights, for
+    # machines without the ImageNet file (a texture statistic, not the paper's perceptual loss).
+    vgg_init: Literal["imagenet", "random"] = "imagenet"
+    vgg_seed: int = 0
 
     def __post_init__(self) -> None:
+        for layer in (self.layer, *self.layers):
+            _check(
+                layer in VGG19_LAYERS,
+                f"loss.perceptual layer {layer!r} is not a VGG19 layer; "
+                f"valid layers: {', '.join(VGG19_LAYERS)}",
+            )
         _check(
-            self.layer in VGG19_LAYERS,
-            f"loss.perceptual.layer {self.layer!r} is not a VGG19 layer; "
-            f"valid layers: {', '.join(VGG19_LAYERS)}",
+            len(self.layers) == len(self.layer_weights),
+            f"loss.perceptual.layer_weights needs one weight per layer in loss.perceptual.layers "
+            f"({len(self.layers)} layers, {len(self.layer_weights)} weights)",
         )
         _check(self.feature_scale > 0, f"loss.perceptual.feature_scale must be > 0, got {self.feature_scale}")
+
+    @property
+    def weighted_layers(self) -> dict[str, float]:
+        """``{layer: weight}``: `layers` with `layer_weights`, or `layer` with weight 1."""
+        return dict(zip(self.layers, self.layer_weights, strict=True)) if self.layers else {self.layer: 1.0}
 
 
 @dataclass(frozen=True)
@@ -169,12 +192,39 @@ class GanLossConfig:
 
 
 @dataclass(frozen=True)
+class FeatureMatchingLossConfig:
+    """Discriminator feature matching (Salimans et al. 2016; pix2pixHD): ``weight · mean_l criterion(D_l(sr),
+    D_l(gt))`` over the discriminator's intermediate feature maps; weight 0 disables it."""
+
+    criterion: Literal["l1", "mse"] = "l1"
+    weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class ArtifactLossConfig:
+    """LDL, the locally discriminative artifact loss (Liang et al., CVPR 2022, "Details or Artifacts"):
+    ``weight · L1(M·sr, M·gt)`` with M the artifact map from the residuals of G and of its EMA copy (needs
+    train.ema_decay > 0); weight 0 disables it."""
+
+    weight: float = 0.0
+    kernel_size: int = 7  # window of the local residual variance
+
+    def __post_init__(self) -> None:
+        _check(
+            self.kernel_size >= 3 and self.kernel_size % 2 == 1,
+            f"loss.artifact.kernel_size must be an odd number >= 3, got {self.kernel_size}",
+        )
+
+
+@dataclass(frozen=True)
 class LossConfig:
-    """Generator loss = pixel + perceptual + gan (each term `weight · ...`)."""
+    """Generator loss = pixel + perceptual + gan (+ feature matching + artifact), each term `weight · ...`."""
 
     pixel: PixelLossConfig = PixelLossConfig()
     perceptual: PerceptualLossConfig = PerceptualLossConfig()
     gan: GanLossConfig = GanLossConfig()
+    feature_matching: FeatureMatchingLossConfig = FeatureMatchingLossConfig()
+    artifact: ArtifactLossConfig = ArtifactLossConfig()
 
 
 @dataclass(frozen=True)
@@ -316,11 +366,16 @@ class ExperimentConfig:
             self.model.scale == self.data.scale,
             f"model.scale ({self.model.scale}) and data.scale ({self.data.scale}) must be equal; set both",
         )
-        if self.train.stage == "gan":
+        if self.train.stage == "gan" and self.discriminator.arch != "UNetDiscriminatorSN":
             _check(
                 self.data.gt_size == self.discriminator.input_size,
                 f"data.gt_size ({self.data.gt_size}) must equal discriminator.input_size "
                 f"({self.discriminator.input_size}) in the GAN stage (D accepts only that size)",
+            )
+        if self.train.stage == "gan" and self.loss.artifact.weight != 0:
+            _check(
+                self.train.ema_decay > 0,
+                "loss.artifact (LDL) compares G with its EMA copy; set train.ema_decay > 0 (e.g. 0.999)",
             )
         if self.schedule.kind == "cosine_restart":
             _check(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from esrgan.archs.discriminators import SRGANDiscriminator, VGGStyleDiscriminator
+from esrgan.archs.discriminators import SRGANDiscriminator, UNetDiscriminatorSN, VGGStyleDiscriminator
 from esrgan.archs.rrdbnet import RRDBNet
 from esrgan.archs.srresnet import MSRResNet, SRResNet
 from esrgan.archs.vgg import VGG19FeatureExtractor
@@ -13,6 +13,7 @@ GENERATORS: dict[str, type[nn.Module]] = {"RRDBNet": RRDBNet, "SRResNet": SRResN
 DISCRIMINATORS: dict[str, type[nn.Module]] = {
     "VGGStyleDiscriminator": VGGStyleDiscriminator,
     "SRGANDiscriminator": SRGANDiscriminator,
+    "UNetDiscriminatorSN": UNetDiscriminatorSN,
 }
 ARCHITECTURES: dict[str, type[nn.Module]] = {**GENERATORS, **DISCRIMINATORS}
 
@@ -24,6 +25,7 @@ __all__ = [
     "RRDBNet",
     "SRGANDiscriminator",
     "SRResNet",
+    "UNetDiscriminatorSN",
     "VGG19FeatureExtractor",
     "VGGStyleDiscriminator",
 ]

@@ -1,13 +1,17 @@
-"""Discriminators (SPEC §4): BasicSR's VGG-style one used by ESRGAN, and the SRGAN paper's.
+"""Discriminators (SPEC §4): BasicSR's VGG-style one used by ESRGAN, the SRGAN paper's, and Real-ESRGAN's
+U-Net with spectral norm.
 
-Both return a raw logit per image (N×1); the losses apply the sigmoid (BCE with logits), which is what the
-relativistic formulation needs.
+The first two return a raw logit per image (N×1), the U-Net one a logit per pixel (N×1×H×W); the losses apply
+the sigmoid (BCE with logits), which is what the relativistic formulation needs. ``forward(x,
+return_features=True)`` also returns the intermediate feature maps (for feature matching), as
+``(logits, [feature maps])``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from esrgan.archs.blocks import log2_int
@@ -46,17 +50,20 @@ class VGGStyleDiscriminator(nn.Module):
     def hparams(self) -> dict[str, Any]:
         return {"num_in_ch": self.num_in_ch, "num_feat": self.num_feat, "input_size": self.input_size}
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, return_features: bool = False) -> Tensor | tuple[Tensor, list[Tensor]]:
         if x.shape[-2:] != (self.input_size, self.input_size):
             raise ValueError(f"discriminator input must be {self.input_size}², got {tuple(x.shape[-2:])}")
         feat = x
+        features = []
         for s in range(self.num_stages):
             feat = getattr(self, f"conv{s}_0")(feat)
             if s > 0:
                 feat = getattr(self, f"bn{s}_0")(feat)
             feat = self.lrelu(feat)
             feat = self.lrelu(getattr(self, f"bn{s}_1")(getattr(self, f"conv{s}_1")(feat)))
-        return self.linear2(self.lrelu(self.linear1(feat.flatten(1))))
+            features.append(feat)
+        logits = self.linear2(self.lrelu(self.linear1(feat.flatten(1))))
+        return (logits, features) if return_features else logits
 
 
 class SRGANDiscriminator(nn.Module):
@@ -93,7 +100,76 @@ class SRGANDiscriminator(nn.Module):
     def hparams(self) -> dict[str, Any]:
         return {"num_in_ch": self.num_in_ch, "num_feat": self.num_feat, "input_size": self.input_size}
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, return_features: bool = False) -> Tensor | tuple[Tensor, list[Tensor]]:
         if x.shape[-2:] != (self.input_size, self.input_size):
             raise ValueError(f"discriminator input must be {self.input_size}², got {tuple(x.shape[-2:])}")
-        return self.classifier(self.features(x).flatten(1))
+        features = []
+        for layer in self.features:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                features.append(x)
+        logits = self.classifier(x.flatten(1))
+        return (logits, features) if return_features else logits
+
+
+class UNetDiscriminatorSN(nn.Module):
+    """Real-ESRGAN's discriminator: a U-Net with spectral norm that gives a logit per pixel (N×1×H×W).
+
+    Encoder conv0 3×3, conv1-3 4×4 stride 2 (widths nf, 2nf, 4nf, 8nf); decoder ×2 bilinear upsampling then
+    conv4-6 3×3 back to nf, each added to the encoder map of its size (`skip_connection`); conv7, conv8 3×3;
+    conv9 to one channel. Spectral norm on conv1-8, LeakyReLU 0.2. Keys match Real-ESRGAN's state dicts
+    (``convN.weight_orig``, ``weight_u``, ``weight_v``). Any input whose sides are multiples of 8.
+    """
+
+    arch_name = "UNetDiscriminatorSN"
+
+    def __init__(self, *, num_in_ch: int = 3, num_feat: int = 64, skip_connection: bool = True) -> None:
+        super().__init__()
+        self.num_in_ch, self.num_feat, self.skip_connection = num_in_ch, num_feat, skip_connection
+        sn = nn.utils.spectral_norm
+        nf = num_feat
+        self.conv0 = nn.Conv2d(num_in_ch, nf, 3, 1, 1)
+        self.conv1 = sn(nn.Conv2d(nf, nf * 2, 4, 2, 1, bias=False))
+        self.conv2 = sn(nn.Conv2d(nf * 2, nf * 4, 4, 2, 1, bias=False))
+        self.conv3 = sn(nn.Conv2d(nf * 4, nf * 8, 4, 2, 1, bias=False))
+        self.conv4 = sn(nn.Conv2d(nf * 8, nf * 4, 3, 1, 1, bias=False))
+        self.conv5 = sn(nn.Conv2d(nf * 4, nf * 2, 3, 1, 1, bias=False))
+        self.conv6 = sn(nn.Conv2d(nf * 2, nf, 3, 1, 1, bias=False))
+        self.conv7 = sn(nn.Conv2d(nf, nf, 3, 1, 1, bias=False))
+        self.conv8 = sn(nn.Conv2d(nf, nf, 3, 1, 1, bias=False))
+        self.conv9 = nn.Conv2d(nf, 1, 3, 1, 1)
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        return {
+            "num_in_ch": self.num_in_ch,
+            "num_feat": self.num_feat,
+            "skip_connection": self.skip_connection,
+        }
+
+    def forward(self, x: Tensor, return_features: bool = False) -> Tensor | tuple[Tensor, list[Tensor]]:
+        if x.shape[-2] % 8 or x.shape[-1] % 8:
+            raise ValueError(f"discriminator input sides must be multiples of 8, got {tuple(x.shape[-2:])}")
+
+        def act(t: Tensor) -> Tensor:
+            return F.leaky_relu(t, 0.2)
+
+        def up(t: Tensor) -> Tensor:
+            return F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)
+
+        x0 = act(self.conv0(x))
+        x1 = act(self.conv1(x0))
+        x2 = act(self.conv2(x1))
+        x3 = act(self.conv3(x2))
+        x4 = act(self.conv4(up(x3)))
+        if self.skip_connection:
+            x4 = x4 + x2
+        x5 = act(self.conv5(up(x4)))
+        if self.skip_connection:
+            x5 = x5 + x1
+        x6 = act(self.conv6(up(x5)))
+        if self.skip_connection:
+            x6 = x6 + x0
+        out = act(self.conv8(act(self.conv7(x6))))
+        logits = self.conv9(out)
+        return (logits, [x1, x2, x3, x4, x5, x6, out]) if return_features else logits

@@ -117,3 +117,19 @@ def discriminator_gan_losses(
     if cfg.type == "ragan":
         return relativistic_discriminator_losses(real_logits, fake_logits, variant=cfg.ragan_variant)
     return standard_discriminator_losses(real_logits, fake_logits)
+
+
+def feature_matching_loss(
+    fake_features: list[Tensor], real_features: list[Tensor], criterion: str = "l1"
+) -> Tensor:
+    """Mean over the discriminator's feature maps of ``criterion(D_l(sr), D_l(gt))`` (unweighted).
+
+    `real_features` are targets (detached here); gradients flow to G through `fake_features`.
+    """
+    if not fake_features or len(fake_features) != len(real_features):
+        raise ValueError(f"need matching feature lists, got {len(fake_features)} and {len(real_features)}")
+    total = fake_features[0].new_zeros((), dtype=torch.float32)
+    for fake, real in zip(fake_features, real_features, strict=True):
+        diff = fake.float() - real.detach().float()
+        total = total + (diff.abs().mean() if criterion == "l1" else diff.square().mean())
+    return total / len(fake_features)

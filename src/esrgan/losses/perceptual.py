@@ -22,7 +22,7 @@ from esrgan.config import PerceptualLossConfig
 from esrgan.errors import ConfigError
 from esrgan.losses.pixel import l1_loss, mse_loss
 
-__all__ = ["PerceptualLoss", "SRGAN_FEATURE_SCALE", "build_perceptual_loss"]
+__all__ = ["PerceptualLoss", "SRGAN_FEATURE_SCALE", "build_perceptual_loss", "random_vgg19"]
 
 SRGAN_FEATURE_SCALE = 1.0 / 12.75  # SRGAN (P2 §2.2): VGG feature maps rescaled by 1/12.75
 
@@ -87,20 +87,42 @@ class PerceptualLoss(nn.Module):
 
 
 def build_perceptual_loss(cfg: PerceptualLossConfig) -> PerceptualLoss:
-    """ImageNet-VGG19 perceptual loss from `cfg` (the weights file `cfg.vgg_weights` is required)."""
-    if cfg.vgg_weights is None:
-        raise ConfigError(
-            "loss.perceptual.vgg_weights is not set: the perceptual loss needs torchvision's ImageNet VGG19 "
-            "weights (vgg19-dcbb9e9d.pth); set loss.perceptual.vgg_weights=PATH, or loss.perceptual.weight=0 "
-            "to train without it"
-        )
+    """Perceptual loss from `cfg`: an ImageNet VGG19 (the file `cfg.vgg_weights` is required) or, with
+    ``vgg_init="random"``, a VGG19 with seeded Kaiming-normal weights (`random_vgg19`)."""
     from esrgan.archs.vgg import VGG19FeatureExtractor
 
-    extractor = VGG19FeatureExtractor(layers=[cfg.layer], weights=cfg.vgg_weights)
+    layers = cfg.weighted_layers
+    if cfg.vgg_init == "random":
+        extractor = random_vgg19(list(layers), cfg.vgg_seed)
+    else:
+        if cfg.vgg_weights is None:
+            raise ConfigError(
+                "loss.perceptual.vgg_weights is not set: the perceptual loss needs torchvision's ImageNet "
+                "VGG19 weights (vgg19-dcbb9e9d.pth); set loss.perceptual.vgg_weights=PATH, or "
+                "loss.perceptual.weight=0 to train without it"
+            )
+        extractor = VGG19FeatureExtractor(layers=list(layers), weights=cfg.vgg_weights)
     return PerceptualLoss(
-        extractor,
-        {cfg.layer: 1.0},
-        criterion=cfg.criterion,
-        weight=cfg.weight,
-        feature_scale=cfg.feature_scale,
+        extractor, layers, criterion=cfg.criterion, weight=cfg.weight, feature_scale=cfg.feature_scale
     )
+
+
+def random_vgg19(layers: list[str], seed: int = 0) -> nn.Module:
+    """A frozen VGG19 feature extractor with Kaiming-normal weights (fan-in, ReLU gain) and zero biases.
+
+    The same `seed` gives the same network on every machine (the weights are drawn on the CPU from their own
+    generator). Kaiming scaling keeps the feature magnitudes of all depths alike, so deep and shallow layers
+    weigh in comparably. Random deep features still measure local texture statistics, without ImageNet.
+    """
+    from esrgan.archs.vgg import VGG19FeatureExtractor
+
+    extractor = VGG19FeatureExtractor(layers=layers, weights=None)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in extractor.features:
+            if isinstance(module, nn.Conv2d):
+                fan_in = module.in_channels * module.kernel_size[0] * module.kernel_size[1]
+                std = (2.0 / fan_in) ** 0.5
+                module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * std)
+                module.bias.zero_()
+    return extractor.requires_grad_(False).eval()

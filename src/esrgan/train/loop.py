@@ -138,9 +138,10 @@ def build_generator(cfg: ModelConfig) -> nn.Module:
 def build_discriminator(cfg: DiscriminatorConfig) -> nn.Module:
     from esrgan.archs import DISCRIMINATORS
 
+    sized = {} if cfg.arch == "UNetDiscriminatorSN" else {"input_size": cfg.input_size}  # any size
     try:
         arch = DISCRIMINATORS[cfg.arch]
-        return arch(num_in_ch=cfg.num_in_ch, num_feat=cfg.num_feat, input_size=cfg.input_size)
+        return arch(num_in_ch=cfg.num_in_ch, num_feat=cfg.num_feat, **sized)
     except ValueError as exc:
         raise ConfigError(f"discriminator: {exc}") from None
 
@@ -154,7 +155,9 @@ def build_generator_losses(cfg: LossConfig) -> GeneratorLosses:
     from esrgan.losses import build_perceptual_loss
 
     perceptual = None
-    if cfg.perceptual.weight != 0:
+    if cfg.perceptual.weight != 0 and cfg.perceptual.vgg_init == "random":
+        perceptual = build_perceptual_loss(cfg.perceptual)
+    elif cfg.perceptual.weight != 0:
         try:
             vgg_path = find_vgg19_weights(cfg.perceptual.vgg_weights)
         except WeightsError as exc:
@@ -163,7 +166,13 @@ def build_generator_losses(cfg: LossConfig) -> GeneratorLosses:
                 "train without the perceptual loss."
             ) from None
         perceptual = build_perceptual_loss(dataclasses.replace(cfg.perceptual, vgg_weights=str(vgg_path)))
-    return GeneratorLosses(pixel=cfg.pixel, perceptual=perceptual, gan=cfg.gan)
+    return GeneratorLosses(
+        pixel=cfg.pixel,
+        perceptual=perceptual,
+        gan=cfg.gan,
+        feature_matching=cfg.feature_matching,
+        artifact=cfg.artifact,
+    )
 
 
 def load_pretrained_generator(model: nn.Module, name_or_path: str) -> None:
@@ -520,7 +529,16 @@ def train(
 
             if gan:
                 assert D_train is not None and opt_d is not None and losses is not None
-                out = gan_step(batch, G_train, D_train, opt_g, opt_d, losses, precision=precision)
+                out = gan_step(
+                    batch,
+                    G_train,
+                    D_train,
+                    opt_g,
+                    opt_d,
+                    losses,
+                    precision=precision,
+                    ema=ema.module if ema is not None else None,
+                )
             else:
                 out = psnr_step(batch, G_train, opt_g, cfg.loss.pixel, precision=precision)
             if ema is not None:

@@ -23,15 +23,21 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from esrgan.config import GanLossConfig, PixelLossConfig
+from esrgan.config import ArtifactLossConfig, FeatureMatchingLossConfig, GanLossConfig, PixelLossConfig
 from esrgan.errors import ConfigError
-from esrgan.losses import discriminator_gan_losses, generator_gan_loss, pixel_loss
+from esrgan.losses import (
+    artifact_loss,
+    discriminator_gan_losses,
+    feature_matching_loss,
+    generator_gan_loss,
+    pixel_loss,
+)
 
 __all__ = ["Precision", "GeneratorLosses", "psnr_step", "gan_step"]
 
@@ -86,7 +92,8 @@ class Precision:
 
 @dataclass
 class GeneratorLosses:
-    """The generator's loss terms for the GAN stage: ``pixel + perceptual + gan`` (each already weighted).
+    """The generator's loss terms for the GAN stage: pixel + perceptual + gan + feature matching + artifact,
+    each weighted by its config.
 
     `perceptual` is an `esrgan.losses.PerceptualLoss` (which applies its own weight), or None (weight 0).
     """
@@ -94,6 +101,8 @@ class GeneratorLosses:
     pixel: PixelLossConfig
     perceptual: nn.Module | None
     gan: GanLossConfig
+    feature_matching: FeatureMatchingLossConfig = field(default_factory=FeatureMatchingLossConfig)
+    artifact: ArtifactLossConfig = field(default_factory=ArtifactLossConfig)
 
 
 @contextlib.contextmanager
@@ -137,15 +146,20 @@ def gan_step(
     losses: GeneratorLosses,
     *,
     precision: Precision | None = None,
+    ema: nn.Module | None = None,
 ) -> dict[str, float]:
     """One G update (D frozen), then one D update; ESRGAN's RaGAN or SRGAN's standard GAN per `losses.gan`.
 
     Logged as BasicSR does: l_g_pix, l_g_percep, l_g_gan, l_g_total, l_d_real, l_d_fake, out_d_real,
-    out_d_fake (mean logits in the D step).
+    out_d_fake (mean logits in the D step); l_g_fm and l_g_artifact when those terms are on. The artifact
+    (LDL) term needs `ema`, the EMA copy of G.
     """
     precision = precision or Precision()
     lq, gt = batch["lq"], batch["gt"]
     ragan = losses.gan.type == "ragan"
+    matching = losses.feature_matching.weight != 0
+    if losses.artifact.weight != 0 and ema is None:
+        raise ConfigError("the artifact loss (LDL) needs the EMA generator: set train.ema_decay > 0")
     # D stays in train mode for the G step too: its BN normalises with batch statistics in both steps, as in
     # BasicSR (SPEC §13.21). Switching it to eval mode here would change the generator's adversarial loss.
     G.train()
@@ -157,10 +171,18 @@ def gan_step(
     with _frozen(D):
         with precision.autocast():
             sr = G(lq)
-            # RaGAN also compares with D(gt), a constant for G; the standard GAN does not need it.
-            real_g = D(gt).detach() if ragan else None
-            fake_g = D(sr)
+            # RaGAN also compares with D(gt), a constant for G (as are its features for feature matching);
+            # the standard GAN alone does not need it.
+            real_g, real_features = None, None
+            if ragan or matching:
+                with torch.no_grad():
+                    real_g, real_features = D(gt, return_features=True)
+            fake_g, fake_features = D(sr, return_features=True)
             l_percep = losses.perceptual(sr, gt).float() if losses.perceptual is not None else None
+            sr_ema = None
+            if losses.artifact.weight != 0:
+                with torch.no_grad():
+                    sr_ema = ema(lq)  # type: ignore[misc]
         l_total = fake_g.new_zeros((), dtype=torch.float32)  # summed in BasicSR's order: pix, percep, gan
         if losses.pixel.weight != 0:
             l_pix = pixel_loss(sr.float(), gt, losses.pixel)
@@ -173,6 +195,16 @@ def gan_step(
         l_gan = generator_gan_loss(real_g, fake_g.float(), losses.gan)
         l_total = l_total + l_gan
         log["l_g_gan"] = l_gan.item()
+        if matching:
+            fm = losses.feature_matching
+            l_fm = fm.weight * feature_matching_loss(fake_features, real_features, fm.criterion)  # type: ignore[arg-type]
+            l_total = l_total + l_fm
+            log["l_g_fm"] = l_fm.item()
+        if sr_ema is not None:
+            art = losses.artifact
+            l_art = artifact_loss(gt, sr, sr_ema, weight=art.weight, kernel_size=art.kernel_size)
+            l_total = l_total + l_art
+            log["l_g_artifact"] = l_art.item()
         log["l_g_total"] = l_total.item()
         precision.backward(l_total)
         precision.step(opt_g)
