@@ -141,10 +141,11 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--half", action="store_true", help="fp16 inference on CUDA (= --precision fp16)")
     p.add_argument(
         "--precision",
-        choices=["fp32", "fp16", "bf16"],
+        choices=["auto", "fp32", "fp16", "bf16"],
         default=None,
-        help="fp16 (CUDA) or bf16 autocast; a tile whose half-precision output is NaN or black is redone in "
-        "fp32 and the job continues in fp32 (default: fp32)",
+        help="auto (default): fp16 on CUDA, bf16 on CPUs with native bf16 (AMX, AVX512-BF16), else fp32; "
+        "a tile whose half-precision output is NaN or black is redone in fp32 and the job continues in fp32. "
+        "fp32 gives the reference pixels (within 1 level of the original ESRGAN code)",
     )
     p.add_argument(
         "--tile-batch",
@@ -212,7 +213,7 @@ def _run_upscale(args: argparse.Namespace) -> int:
     backend = choose_backend(args.model, args.backend)
     if args.half and args.precision not in (None, "fp16"):
         raise EsrganError(f"--half means --precision fp16; it cannot go with --precision {args.precision}")
-    half_precision = args.half or args.precision in ("fp16", "bf16")
+    half_precision = args.half or args.precision in ("fp16", "bf16")  # asked for explicitly
     if backend == "onnxruntime" and (args.model_b is not None or half_precision):
         raise EsrganError(
             "--model-b/--alpha and --half/--precision need --backend torch (for a blend with onnxruntime: "
@@ -417,6 +418,13 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
     p.add_argument("--half", action="store_true", help="fp16 inference on CUDA")
     p.add_argument(
+        "--precision",
+        choices=["fp32", "auto", "bf16", "fp16"],
+        default="fp32",
+        help="the models' precision (default fp32: tables reproducible on any machine; recorded in the "
+        "results JSON)",
+    )
+    p.add_argument(
         "-o", "--output", default="benchmark", help="folder for the result tables (default: %(default)s)"
     )
     p.add_argument(
@@ -486,6 +494,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         tile_overlap=args.tile_overlap,
         device=args.device,
         half=args.half,
+        precision=args.precision,
         save_images_dir=output / "images" if args.save_images else None,
         overwrite=args.overwrite,
         progress=not args.quiet,
@@ -785,6 +794,13 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tile-overlap", type=int, default=16, help="tile overlap in input pixels (default: 16)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
     p.add_argument("--half", action="store_true", help="fp16 inference on CUDA")
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "auto", "bf16", "fp16"],
+        default="fp32",
+        help="the models' precision (default fp32: tables reproducible on any machine; recorded in the "
+        "results JSON)",
+    )
     p.add_argument("-o", "--output", required=True, help="folder for the tables and figures")
     p.add_argument(
         "--no-plot", action="store_true", help="skip perception_distortion.png (no matplotlib needed)"
@@ -821,6 +837,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
         tile_overlap=args.tile_overlap,
         device=args.device,
         half=args.half,
+        precision=args.precision,
         progress=not args.quiet,
         crop_image=args.crop_image,
         crop_box=crop_box,

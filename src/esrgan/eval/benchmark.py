@@ -106,6 +106,8 @@ class BenchmarkSettings:
         back_projection_variant: ``"reverse_filter"`` (ESRGAN PIRM) or ``"ibp"``.
         tile, tile_overlap, device, half: passed to the :class:`~esrgan.inference.upscaler.Upscaler` of
             each model.
+        precision: the models' precision, "fp32" by default so that tables are reproducible on any machine
+            ("auto", "bf16", "fp16" as in the Upscaler; `half` means "fp16").
         save_images_dir: save every SR as ``<dir>/<dataset>/<method>/<stem>.png``.
         overwrite: replace existing saved SR images (otherwise the run refuses to start).
         progress: tqdm progress bar over the images.
@@ -124,6 +126,7 @@ class BenchmarkSettings:
     tile_overlap: int = 16
     device: str | None = None
     half: bool = False
+    precision: str = "fp32"
     save_images_dir: Path | None = None
     overwrite: bool = False
     progress: bool = True
@@ -492,7 +495,7 @@ def _model_method(name: str, model: nn.Module, settings: BenchmarkSettings, desc
         tile=settings.tile,
         tile_overlap=settings.tile_overlap,
         device=settings.device,
-        half=settings.half,
+        precision="fp16" if settings.half else settings.precision,  # type: ignore[arg-type]
     )
     return _Method(name, description, lambda lr, hr: upscaler.upscale(lr), warm_up=True)
 
@@ -811,6 +814,7 @@ def run_benchmark(
         "tile_overlap": settings.tile_overlap,
         "device": settings.device,
         "half": settings.half,
+        "precision": "fp16" if settings.half else settings.precision,
         "timing": "seconds per image of the method itself (model forward incl. tiling and uint8 conversion, "
         "or the resize; each model runs once untimed on the first image first); +BP rows add the "
         "back-projection time",

@@ -103,7 +103,7 @@ class SweepSettings:
     """Options of :func:`run_sweep` (all optional).
 
     Attributes:
-        crop_border, y_rounding, gray_mode, tile, tile_overlap, device, half, progress: as in
+        crop_border, y_rounding, gray_mode, tile, tile_overlap, device, half, precision, progress: as in
             :class:`~esrgan.eval.benchmark.BenchmarkSettings` (NIQE is always computed: it is the
             perceptual axis of the study).
         crop_image: the image of the crop grid, ``"NAME"`` or ``"DATASET/NAME"`` (file stem); default
@@ -120,6 +120,7 @@ class SweepSettings:
     tile_overlap: int = 16
     device: str | None = None
     half: bool = False
+    precision: str = "fp32"
     progress: bool = True
     crop_image: str | None = None
     crop_box: tuple[int, int, int, int] | None = None
@@ -514,7 +515,7 @@ def run_sweep(
             tile=settings.tile,  # type: ignore[arg-type]
             tile_overlap=settings.tile_overlap,
             device=settings.device,
-            half=settings.half,
+            precision="fp16" if settings.half else settings.precision,  # type: ignore[arg-type]
         )
 
     cache = _OutputCache(upscaler(model_a), upscaler(model_b))
@@ -528,6 +529,7 @@ def run_sweep(
         tile_overlap=settings.tile_overlap,
         device=settings.device,
         half=settings.half,
+        precision=settings.precision,
         progress=settings.progress,
         comparisons=False,
         gray_mode=settings.gray_mode,

@@ -41,6 +41,7 @@ from esrgan.inference.image_io import Image
 from esrgan.inference.runner import ModelRunner, Precision
 from esrgan.inference.tiling import tiled_forward, tiled_forward_bands
 from esrgan.ops.matlab_resize import StreamingResize, resize_to
+from esrgan.precision import PRECISION_CHOICES, resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +92,11 @@ class Upscaler:
         device: "cpu", "cuda", "cuda:1", "mps", ...; default CUDA if available, else CPU.
         half: fp16 inference; only on CUDA (elsewhere fp32 is used and a warning logged). Same as
             ``precision="fp16"``.
-        precision: "fp32" (default), "fp16" (CUDA) or "bf16" autocast; a tile whose half-precision output is
-            not finite or black is redone in fp32, and fp32 is kept from then on (`esrgan.inference.runner`).
+        precision: "auto" (default), "fp32", "fp16" (CUDA) or "bf16" autocast. "auto" is fp16 on CUDA, bf16
+            on CPUs with native bf16 (AMX, AVX512-BF16), fp32 elsewhere and for models without weights
+            (`esrgan.precision`); the choice is in `requested_precision`. A tile whose half-precision output
+            is not finite or black is redone in fp32, and fp32 is kept from then on
+            (`esrgan.inference.runner`).
         alpha: how an alpha channel is upscaled: "model" or "bicubic".
         tile_batch: run up to this many same-sized tiles through the model at once (GPUs: fuller device).
         outscale: final scale factor (any positive number); the network output is resized to
@@ -111,7 +115,7 @@ class Upscaler:
         tile_overlap: int = DEFAULT_TILE_OVERLAP,
         device: str | torch.device | None = None,
         half: bool = False,
-        precision: Precision | None = None,
+        precision: Precision | Literal["auto"] | None = None,
         alpha: Literal["model", "bicubic"] = "model",
         tile_batch: int = 1,
         outscale: float | None = None,
@@ -144,11 +148,18 @@ class Upscaler:
             )
 
         if precision is None:
-            precision = "fp16" if half else "fp32"
+            precision = "fp16" if half else "auto"
         elif half and precision != "fp16":
             raise ConfigError(f"half=True means precision 'fp16', but precision={precision!r} was given")
+        if precision not in PRECISION_CHOICES:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
         self.device = torch.device(device) if device is not None else _default_device(model)
-        self.runner = ModelRunner(model, self.device, precision=precision)
+        if precision == "auto" and not any(True for _ in model.parameters()):
+            precision = "fp32"  # a weightless wrapper (onnxruntime) computes outside PyTorch's autocast
+        chosen = resolve_precision(precision, self.device, "inference")
+        if precision == "auto":
+            logger.info("precision auto: %s on %s", chosen, self.device)
+        self.runner = ModelRunner(model, self.device, precision=chosen)
         self.model = self.runner.model
         # What the job asked for (the runner may fall back to fp32 later); recorded in manifests.
         self.requested_precision: Precision = self.runner.precision
