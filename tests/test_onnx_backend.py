@@ -113,8 +113,8 @@ def test_fp32_gives_torch_pixels_within_one_level(
     """One exported file (dynamic H/W) at odd sizes, gray (replicated) and RGBA, whole and tiled."""
     model, path = tiny_models[scale]
     image = _image(height, width, channels, seed=height)
-    reference = Upscaler(model, device="cpu", tile=tile, tile_overlap=4).upscale(image)
-    onnx = Upscaler(OnnxModel(path, threads=1), tile=tile, tile_overlap=4).upscale(image)
+    reference = Upscaler(model, device="cpu", tile=tile, tile_overlap=4, precision="fp32").upscale(image)
+    onnx = Upscaler(OnnxModel(path, threads=1), tile=tile, tile_overlap=4, precision="fp32").upscale(image)
     assert onnx.shape == (height * scale, width * scale, *image.shape[2:])
     assert _max_diff(onnx, reference) <= 1
     assert np.std(reference.astype(np.float64)) > 5, "the test model's output should not be flat"
@@ -133,7 +133,7 @@ def test_onnx_model_float_output_and_batch(tiny_models: dict[int, tuple[RRDBNet,
 def test_upscaler_runs_an_onnx_model_on_the_cpu_by_default(
     tiny_models: dict[int, tuple[RRDBNet, Path]],
 ) -> None:
-    assert Upscaler(OnnxModel(tiny_models[4][1], threads=1)).device.type == "cpu"
+    assert Upscaler(OnnxModel(tiny_models[4][1], threads=1), precision="fp32").device.type == "cpu"
 
 
 def test_copies_and_pickles_open_the_file_again(tiny_models: dict[int, tuple[RRDBNet, Path]]) -> None:
@@ -173,8 +173,8 @@ def test_a_file_without_metadata_is_probed(
     model = OnnxModel(bare, threads=1)
     assert (model.scale, model.num_in_ch, model.size_multiple, model.precision) == (2, 3, 2, "unknown")
     image = _image(19, 23)
-    reference = Upscaler(tiny_models[2][0], device="cpu").upscale(image)
-    assert _max_diff(Upscaler(model).upscale(image), reference) <= 1
+    reference = Upscaler(tiny_models[2][0], device="cpu", precision="fp32").upscale(image)
+    assert _max_diff(Upscaler(model, precision="fp32").upscale(image), reference) <= 1
     # its int8 version records what the probe found
     int8 = OnnxModel(quantize_onnx_int8(bare, tmp_path / "foreign.int8.onnx", method="dynamic"), threads=1)
     assert (int8.metadata["esrgan.scale"], int8.metadata["esrgan.size_multiple"], int8.precision) == (
@@ -259,7 +259,7 @@ def test_cli_export_and_upscale_round_trip(
     image = _image(26, 35)
     (tmp_path / "in").mkdir()
     write_image(tmp_path / "in" / "img.png", Image(pixels=image))
-    reference = Upscaler(_tiny(4), device="cpu").upscale(image)
+    reference = Upscaler(_tiny(4), device="cpu", precision="fp32").upscale(image)
 
     exported = tmp_path / "tiny.onnx"
     assert main(["export", "onnx", str(weights), "-o", str(exported)]) == 0
@@ -318,7 +318,7 @@ def test_cli_export_int8_with_calibration_folder(onnx_stack: None, tmp_path: Pat
     write_image(tmp_path / "in" / "img.png", Image(pixels=image))
     assert main(["upscale", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-m", str(out), "-q"]) == 0
     sr = read_image(tmp_path / "out" / "img_out.png").pixels
-    reference = Upscaler(_tiny(4), device="cpu").upscale(image)
+    reference = Upscaler(_tiny(4), device="cpu", precision="fp32").upscale(image)
     assert sr.shape == reference.shape
     # 50.7 dB measured (random weights, 3 small calibration images): static int8 follows the fp32 model
     assert psnr(sr, reference, crop_border=4) > 40
@@ -341,16 +341,16 @@ def test_bundled_model_fp32_and_int8(onnx_stack: None, shared_data: Path, tmp_pa
     calibration_lr = [downscale_uint8(read_image(p).pixels, 4) for p in calibration]
 
     fp32_path = export_onnx("small_psnr_x4", tmp_path / "small.onnx")
-    torch_sr = Upscaler(load_model("small_psnr_x4"), device="cpu").upscale(lr)
-    fp32_sr = Upscaler(OnnxModel(fp32_path, threads=1)).upscale(lr)
+    torch_sr = Upscaler(load_model("small_psnr_x4"), device="cpu", precision="fp32").upscale(lr)
+    fp32_sr = Upscaler(OnnxModel(fp32_path, threads=1), precision="fp32").upscale(lr)
     assert _max_diff(fp32_sr, torch_sr) <= 1
 
     static = quantize_onnx_int8(fp32_path, tmp_path / "static.onnx", calibration_lr, patch_size=64)
     dynamic = quantize_onnx_int8(fp32_path, tmp_path / "dynamic.onnx", method="dynamic")
     assert onnx_metadata(static)["esrgan.precision"] == "int8-static"
     assert onnx_metadata(dynamic)["esrgan.scale"] == "4"
-    static_sr = Upscaler(OnnxModel(static, threads=1)).upscale(lr)
-    dynamic_sr = Upscaler(OnnxModel(dynamic, threads=1)).upscale(lr)
+    static_sr = Upscaler(OnnxModel(static, threads=1), precision="fp32").upscale(lr)
+    dynamic_sr = Upscaler(OnnxModel(dynamic, threads=1), precision="fp32").upscale(lr)
 
     def psnr_y(a: np.ndarray, b: np.ndarray) -> float:
         return psnr(a, b, crop_border=4)

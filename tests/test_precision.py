@@ -118,3 +118,35 @@ def test_bf16_training_reaches_the_fp32_quality(tmp_path: Path, shared_data: Pat
     start = _tiny_run(tmp_path / "start", shared_data, "fp32", iters=1)
     assert fp32 - start > 3.0  # the runs learned something, so equality is not trivially true
     assert abs(bf16 - fp32) < 0.25, (fp32, bf16)
+
+
+def test_upscaler_and_upscale_default_to_auto(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from PIL import Image as PILImage
+
+    from esrgan.archs import RRDBNet
+    from esrgan.cli import main
+    from esrgan.inference.manifest import read_manifest
+    from esrgan.inference.upscaler import Upscaler
+    from esrgan.weights import save_model
+
+    net = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4, scale=2)
+    _cpu(monkeypatch, AVX2_ONLY, False)
+    assert Upscaler(net, device="cpu").requested_precision == "fp32"
+    _cpu(monkeypatch, AVX512_BF16, True)
+    assert Upscaler(net, device="cpu").requested_precision == "bf16"
+    assert Upscaler(net, device="cpu", precision="fp32").requested_precision == "fp32"
+
+    class Weightless(torch.nn.Module):  # e.g. an onnxruntime wrapper: PyTorch's autocast cannot reach it
+        scale = 2
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.interpolate(x, scale_factor=2)
+
+    assert Upscaler(Weightless(), device="cpu").requested_precision == "fp32"
+
+    model = save_model(net, tmp_path / "tiny.safetensors")
+    src = tmp_path / "in.png"
+    PILImage.new("RGB", (8, 8), (90, 120, 200)).save(src)
+    assert main(["upscale", str(src), "-o", str(tmp_path / "out"), "-m", str(model), "-q"]) == 0
+    (record,) = read_manifest(tmp_path / "out").values()
+    assert record.recipe.precision == "bf16"  # what auto chose on this (pretended) CPU

@@ -127,7 +127,7 @@ def test_band_accumulator_holds_at_most_one_tile_row_of_output(monkeypatch: pyte
     monkeypatch.setattr(tiling, "_new_band", spy)
     monkeypatch.setattr(upscaler_module, "tiled_forward", no_whole_output)
     image = _image("RGBA", np.uint8, height=70, width=50)
-    up = Upscaler(_tiny_rrdbnet(), tile=16, tile_overlap=2, device="cpu")
+    up = Upscaler(_tiny_rrdbnet(), tile=16, tile_overlap=2, device="cpu", precision="fp32")
     rows_seen = 0
     for row0, rows in up.upscale_image_bands(image):
         assert row0 == rows_seen and rows.shape[1:] == (200, 4) and rows.dtype == np.uint8
@@ -156,7 +156,7 @@ def test_band_accumulator_holds_at_most_one_tile_row_of_output(monkeypatch: pyte
 )
 def test_streamed_png_equals_in_memory_output(mode: str, dtype: type, tmp_path: Path) -> None:
     image = _image(mode, dtype, icc=mode == "RGB")
-    up = Upscaler(_tiny_rrdbnet(), tile=16, tile_overlap=2, device="cpu")
+    up = Upscaler(_tiny_rrdbnet(), tile=16, tile_overlap=2, device="cpu", precision="fp32")
     assert len(plan_tiles(40, 60, 16, 2)) >= 12  # several tile rows and columns, 40 and 60 not multiples
     expected = _stream_and_compare(up, image, tmp_path)
     top = np.iinfo(dtype).max
@@ -171,16 +171,20 @@ def test_streamed_png_equals_in_memory_with_bicubic_alpha_padding_and_auto_tile(
     assert net.size_multiple == 2
     image = _image("RGBA", np.uint8, height=41, width=59)
     _stream_and_compare(
-        Upscaler(net, tile=20, tile_overlap=2, alpha="bicubic", device="cpu"), image, tmp_path
+        Upscaler(net, tile=20, tile_overlap=2, alpha="bicubic", device="cpu", precision="fp32"),
+        image,
+        tmp_path,
     )
     for p in tmp_path.iterdir():
         p.unlink()
     # "auto" on a small image: the same tile as in memory (the whole image here).
-    _stream_and_compare(Upscaler(net, tile="auto", tile_overlap=2, device="cpu"), image, tmp_path)
+    _stream_and_compare(
+        Upscaler(net, tile="auto", tile_overlap=2, device="cpu", precision="fp32"), image, tmp_path
+    )
 
 
 def test_one_channel_model_streams_each_channel(tmp_path: Path) -> None:
-    up = Upscaler(_tiny_rrdbnet(channels=1), tile=16, tile_overlap=2, device="cpu")
+    up = Upscaler(_tiny_rrdbnet(channels=1), tile=16, tile_overlap=2, device="cpu", precision="fp32")
     _stream_and_compare(up, _image("RGB", np.uint8, height=30, width=34), tmp_path)
 
 
@@ -189,7 +193,7 @@ def test_whole_image_setting_streams_with_a_tile_bounded_by_the_band_budget(
 ) -> None:
     net = _tiny_rrdbnet()
     monkeypatch.setattr(upscaler_module, "STREAM_BAND_BYTES", 1)  # forces the smallest tile
-    up = Upscaler(net, tile=0, tile_overlap=2, device="cpu")
+    up = Upscaler(net, tile=0, tile_overlap=2, device="cpu", precision="fp32")
     sizes: list[tuple[int, int]] = []
     run_model = up._run_model
 
@@ -205,7 +209,7 @@ def test_whole_image_setting_streams_with_a_tile_bounded_by_the_band_budget(
     # The same pixels as in memory with that tile.
     write_image(
         tmp_path / "memory.png",
-        Upscaler(net, tile=smallest, tile_overlap=2, device="cpu").upscale_image(image),
+        Upscaler(net, tile=smallest, tile_overlap=2, device="cpu", precision="fp32").upscale_image(image),
     )
     _assert_same_file_content(tmp_path / "streamed.png", tmp_path / "memory.png")
 
@@ -225,10 +229,13 @@ def test_auto_tile_halves_after_out_of_memory_before_the_first_band(tmp_path: Pa
     model = OomAbove32()
     image = _image("RGB", np.uint8)
     upscale_to_png(
-        Upscaler(model, tile="auto", tile_overlap=2, device="cpu"), image, tmp_path / "streamed.png"
+        Upscaler(model, tile="auto", tile_overlap=2, device="cpu", precision="fp32"),
+        image,
+        tmp_path / "streamed.png",
     )
     write_image(
-        tmp_path / "memory.png", Upscaler(model, tile=32, tile_overlap=2, device="cpu").upscale_image(image)
+        tmp_path / "memory.png",
+        Upscaler(model, tile=32, tile_overlap=2, device="cpu", precision="fp32").upscale_image(image),
     )
     _assert_same_file_content(tmp_path / "streamed.png", tmp_path / "memory.png")
 
@@ -315,7 +322,7 @@ class FailsOnThirdTile(nn.Module):
 
 def test_error_mid_stream_leaves_no_file(tmp_path: Path) -> None:
     model = FailsOnThirdTile()
-    up = Upscaler(model, tile=16, tile_overlap=2, device="cpu")
+    up = Upscaler(model, tile=16, tile_overlap=2, device="cpu", precision="fp32")
     image = _image("RGB", np.uint8, height=40, width=24)
     assert len(plan_axis(24, 16, 2)) == 2  # 2 tiles per row: the first band is written before tile 3 fails
     with pytest.raises(ValueError, match="third tile"):
@@ -326,19 +333,19 @@ def test_error_mid_stream_leaves_no_file(tmp_path: Path) -> None:
 def test_existing_file_is_never_replaced(tmp_path: Path) -> None:
     dst = tmp_path / "out.png"
     dst.write_bytes(b"precious")
-    up = Upscaler(_tiny_rrdbnet(), tile=16, tile_overlap=2, device="cpu")
+    up = Upscaler(_tiny_rrdbnet(), tile=16, tile_overlap=2, device="cpu", precision="fp32")
     image = _image("RGB", np.uint8, height=20, width=20)
     with pytest.raises(ImageError, match="already exists"):
         upscale_to_png(up, image, dst)
     assert dst.read_bytes() == b"precious" and list(tmp_path.iterdir()) == [dst]
     # A file that appears while streaming is not replaced either.
     late = tmp_path / "late.png"
-    up = Upscaler(FailsOnThirdTile("create", late), tile=16, tile_overlap=2, device="cpu")
+    up = Upscaler(FailsOnThirdTile("create", late), tile=16, tile_overlap=2, device="cpu", precision="fp32")
     with pytest.raises(ImageError, match="already exists"):
         upscale_to_png(up, _image("RGB", np.uint8, height=40, width=30), late)
     assert late.read_bytes() == b"someone else's file" and sorted(tmp_path.iterdir()) == [late, dst]
     # overwrite=True replaces it.
-    up = Upscaler(_tiny_rrdbnet(), tile=16, tile_overlap=2, device="cpu")
+    up = Upscaler(_tiny_rrdbnet(), tile=16, tile_overlap=2, device="cpu", precision="fp32")
     upscale_to_png(up, image, dst, overwrite=True)
     assert read_image(dst).pixels.shape == (80, 80, 3)
 
@@ -350,24 +357,26 @@ def test_existing_file_is_never_replaced(tmp_path: Path) -> None:
 def test_settings_that_need_the_whole_output_cannot_stream(tmp_path: Path) -> None:
     image = _image("RGB", np.uint8, height=8, width=8)
     for kwargs, match in [({"outscale": 2}, "outscale 2"), ({"back_projection": 2}, "back-projection")]:
-        up = Upscaler(_tiny_rrdbnet(), device="cpu", **kwargs)
+        up = Upscaler(_tiny_rrdbnet(), device="cpu", **kwargs, precision="fp32")
         assert not up.can_stream
         with pytest.raises(EsrganError, match=match):
             upscale_to_png(up, image, tmp_path / "out.png")
         assert list(tmp_path.iterdir()) == []
-    assert Upscaler(_tiny_rrdbnet(), outscale=4, device="cpu").can_stream
+    assert Upscaler(_tiny_rrdbnet(), outscale=4, device="cpu", precision="fp32").can_stream
     with pytest.raises(ImageError, match="only PNG"):
-        upscale_to_png(Upscaler(_tiny_rrdbnet(), device="cpu"), image, tmp_path / "out.jpg")
+        upscale_to_png(Upscaler(_tiny_rrdbnet(), device="cpu", precision="fp32"), image, tmp_path / "out.jpg")
 
 
 def test_needs_streaming_for_large_png_outputs_only(monkeypatch: pytest.MonkeyPatch) -> None:
     image = _image("RGB", np.uint8, height=8, width=8)  # 32 × 32 = 1024 output pixels at ×4
-    up = Upscaler(_tiny_rrdbnet(), device="cpu")
+    up = Upscaler(_tiny_rrdbnet(), device="cpu", precision="fp32")
     assert not needs_streaming(up, image, "out.png")
     monkeypatch.setattr(streaming, "STREAM_THRESHOLD_PIXELS", 1023)
     assert needs_streaming(up, image, "out.png") and needs_streaming(up, image, Path("OUT.PNG"))
     assert not needs_streaming(up, image, "out.jpg") and not needs_streaming(up, image, "out.tif")
-    assert not needs_streaming(Upscaler(_tiny_rrdbnet(), outscale=3, device="cpu"), image, "out.png")
+    assert not needs_streaming(
+        Upscaler(_tiny_rrdbnet(), outscale=3, device="cpu", precision="fp32"), image, "out.png"
+    )
 
 
 def test_upscale_files_streams_big_png_outputs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -376,7 +385,7 @@ def test_upscale_files_streams_big_png_outputs(monkeypatch: pytest.MonkeyPatch, 
     image = _image("RGB", np.uint8, height=24, width=36)
     src = tmp_path / "in.png"
     write_image(src, image)
-    up = Upscaler(_tiny_rrdbnet(), tile=16, tile_overlap=2, device="cpu")
+    up = Upscaler(_tiny_rrdbnet(), tile=16, tile_overlap=2, device="cpu", precision="fp32")
     upscale_files(up, [src], tmp_path / "memory", progress=False)
     streamed_calls: list[Path] = []
     real = streaming.upscale_to_png

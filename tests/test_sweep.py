@@ -154,7 +154,7 @@ def test_ends_equal_the_benchmarks_of_the_two_models(setup: dict) -> None:
 def test_image_interpolation_is_the_blend_of_the_float_outputs(setup: dict) -> None:
     result = setup["result"]
     a, b = load_model(setup["path_a"]), load_model(setup["path_b"])
-    ups_a, ups_b = Upscaler(a, device="cpu"), Upscaler(b, device="cpu")
+    ups_a, ups_b = Upscaler(a, device="cpu", precision="fp32"), Upscaler(b, device="cpu", precision="fp32")
     scores = {s.image: s for s in result.image_scores("image", 0.5)}
     for name in ("baboon", "cat"):
         hr = modcrop(_load(setup["hr"] / f"{name}.png"), SCALE)

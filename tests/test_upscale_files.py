@@ -95,7 +95,9 @@ def test_bad_file_is_reported_and_the_rest_continue(tmp_path: Path) -> None:
     good_tif = _write(src / "c.tif", "RGB", np.uint16)
     out = tmp_path / "out"
 
-    summary = upscale_files(Upscaler(Nearest()), collect_inputs([str(src)]), out, progress=False)
+    summary = upscale_files(
+        Upscaler(Nearest(), precision="fp32"), collect_inputs([str(src)]), out, progress=False
+    )
 
     assert isinstance(summary, UpscaleSummary)
     assert [p.name for p, _ in summary.done] == ["a.png", "c.tif"]
@@ -120,12 +122,12 @@ def test_existing_outputs_are_skipped_unless_overwrite(tmp_path: Path) -> None:
     (out / "a_out.png").write_bytes(b"keep me")
     model = Nearest()
 
-    summary = upscale_files(Upscaler(model), [src], out, progress=False)
+    summary = upscale_files(Upscaler(model, precision="fp32"), [src], out, progress=False)
     assert summary.done == [] and len(summary.skipped) == 1
     assert "--overwrite" in summary.skipped[0][1]
     assert (out / "a_out.png").read_bytes() == b"keep me" and model.calls == 0
 
-    summary = upscale_files(Upscaler(model), [src], out, overwrite=True, progress=False)
+    summary = upscale_files(Upscaler(model, precision="fp32"), [src], out, overwrite=True, progress=False)
     assert summary.done == [(src, out / "a_out.png")]
     np.testing.assert_array_equal(read_image(out / "a_out.png").pixels, _repeat(image.pixels))
 
@@ -135,14 +137,21 @@ def test_same_output_name_is_an_error_before_any_work(tmp_path: Path) -> None:
     _write(tmp_path / "a.tif")
     model = Nearest()
     with pytest.raises(EsrganError, match="both"):
-        upscale_files(Upscaler(model), [tmp_path / "a.png", tmp_path / "a.tif"], tmp_path / "out", ext="png")
+        upscale_files(
+            Upscaler(model, precision="fp32"),
+            [tmp_path / "a.png", tmp_path / "a.tif"],
+            tmp_path / "out",
+            ext="png",
+        )
     assert model.calls == 0 and not (tmp_path / "out").exists()
 
 
 def test_output_replacing_its_input_is_an_error(tmp_path: Path) -> None:
     _write(tmp_path / "a.png")
     with pytest.raises(EsrganError, match="replace an input"):
-        upscale_files(Upscaler(Nearest()), [tmp_path / "a.png"], tmp_path, suffix="", overwrite=True)
+        upscale_files(
+            Upscaler(Nearest(), precision="fp32"), [tmp_path / "a.png"], tmp_path, suffix="", overwrite=True
+        )
 
 
 @pytest.mark.parametrize(("mode", "dtype"), [("RGB", np.uint16), ("RGBA", np.uint8)])
@@ -152,7 +161,7 @@ def test_image_the_format_cannot_hold_fails_before_the_model_runs(
     _write(tmp_path / "a.png", mode, dtype)
     model = Nearest()
     summary = upscale_files(
-        Upscaler(model), [tmp_path / "a.png"], tmp_path / "out", ext="jpg", progress=False
+        Upscaler(model, precision="fp32"), [tmp_path / "a.png"], tmp_path / "out", ext="jpg", progress=False
     )
     assert summary.done == [] and len(summary.failed) == 1
     assert "--ext png" in summary.failed[0][1]
@@ -166,7 +175,7 @@ def test_jpeg_metadata_is_carried(tmp_path: Path) -> None:
     exif[0x010F] = "camera"
     src = tmp_path / "photo.jpg"
     PILImage.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(src, icc_profile=icc, exif=exif.tobytes())
-    summary = upscale_files(Upscaler(Nearest()), [src], tmp_path / "out", progress=False)
+    summary = upscale_files(Upscaler(Nearest(), precision="fp32"), [src], tmp_path / "out", progress=False)
     assert summary.failed == []
     got = read_image(tmp_path / "out" / "photo_out.jpg")
     assert got.pixels.shape == (16, 16, 3)
@@ -180,5 +189,7 @@ def test_unexpected_errors_are_recorded_too(tmp_path: Path) -> None:
             raise RuntimeError("kaboom")
 
     _write(tmp_path / "a.png")
-    summary = upscale_files(Upscaler(Broken()), [tmp_path / "a.png"], tmp_path / "out", progress=False)
+    summary = upscale_files(
+        Upscaler(Broken(), precision="fp32"), [tmp_path / "a.png"], tmp_path / "out", progress=False
+    )
     assert summary.failed == [(tmp_path / "a.png", "unexpected error: RuntimeError: kaboom")]

@@ -263,7 +263,7 @@ def test_killed_sharded_run_resumes_where_it_stopped(job: dict[str, Path]) -> No
         assert (out / name).read_bytes() == reference[name]
 
     # The rerun: one process this time, reading both shards' manifests, with the library API.
-    upscaler = Upscaler(load_model(model), tile=0, device="cpu")
+    upscaler = Upscaler(load_model(model), tile=0, device="cpu", precision="fp32")
     recipe = recipe_for(upscaler, str(model))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -337,7 +337,7 @@ def test_torn_manifest_line_and_leftover_temporary_files(
 ) -> None:
     src = _images(tmp_path / "in", 2, 6, 5, seed=4)
     out = tmp_path / "out"
-    upscaler = Upscaler(Nearest(), device="cpu")
+    upscaler = Upscaler(Nearest(), device="cpu", precision="fp32")
     recipe = _nearest_recipe(upscaler)
     upscale_files(upscaler, collect_inputs([str(src)]), out, recipe=recipe, progress=False)
     manifest = out / MANIFEST_DIR / "shard-0-of-1.jsonl"
@@ -401,7 +401,7 @@ def test_threads_give_the_same_results_as_one_thread(tmp_path: Path, manifest: b
         out = tmp_path / f"out-{threads}"
         out.mkdir()
         (out / "d_out.png").write_bytes(b"keep me")
-        upscaler = Upscaler(Nearest(fail_on=7), device="cpu")
+        upscaler = Upscaler(Nearest(fail_on=7), device="cpu", precision="fp32")
         recipe = _nearest_recipe(upscaler) if manifest else None
         summary = upscale_files(upscaler, inputs, out, recipe=recipe, threads=threads, progress=False)
         results[threads] = summary, _outputs(out) | {"e_out.tif": (out / "e_out.tif").read_bytes()}
@@ -456,7 +456,9 @@ def test_reading_and_writing_overlap_the_model(tmp_path: Path, monkeypatch: pyte
 
     monkeypatch.setattr(files, "read_image", read)
     monkeypatch.setattr(files, "write_image", write)
-    upscaler = Upscaler(Waiting(), device="cpu", alpha="bicubic")  # one model call per image
+    upscaler = Upscaler(
+        Waiting(), device="cpu", alpha="bicubic", precision="fp32"
+    )  # one model call per image
     summary = upscale_files(upscaler, inputs, tmp_path / "out", progress=False)
     assert summary.failed == [] and len(summary.done) == count
 
@@ -465,7 +467,9 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(tmp_path: Path) -> None:
     src = _images(tmp_path / "in", 5, 6, 5, seed=7)
     inputs = collect_inputs([str(src)])
     out = tmp_path / "out"
-    upscaler = Upscaler(Nearest(interrupt_at=3), device="cpu", alpha="bicubic")  # one model call per image
+    upscaler = Upscaler(
+        Nearest(interrupt_at=3), device="cpu", alpha="bicubic", precision="fp32"
+    )  # one model call per image
     recipe = _nearest_recipe(upscaler)
     with pytest.raises(KeyboardInterrupt):
         upscale_files(upscaler, inputs, out, recipe=recipe, progress=False)
@@ -476,7 +480,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(tmp_path: Path) -> None:
     assert sorted(read_manifest(out)) == ["img00_out.png", "img01_out.png"]
     assert _hidden_leftovers(out) == []
 
-    upscaler = Upscaler(Nearest(), device="cpu", alpha="bicubic")
+    upscaler = Upscaler(Nearest(), device="cpu", alpha="bicubic", precision="fp32")
     summary = upscale_files(upscaler, inputs, out, recipe=recipe, progress=False)
     assert [d.name for _, d in summary.earlier] == ["img00_out.png", "img01_out.png"]
     assert len(summary.done) == 3 and upscaler.model.calls == 3
@@ -489,7 +493,11 @@ def test_a_shard_of_the_library_job(tmp_path: Path) -> None:
     done = []
     for i in range(2):
         summary = upscale_files(
-            Upscaler(Nearest(), device="cpu"), inputs, out, shard=Shard(i, 2), progress=False
+            Upscaler(Nearest(), device="cpu", precision="fp32"),
+            inputs,
+            out,
+            shard=Shard(i, 2),
+            progress=False,
         )
         done.append([p.name for p, _ in summary.done])
     assert done == [["img00.png", "img02.png", "img04.png"], ["img01.png", "img03.png"]]
