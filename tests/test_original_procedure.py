@@ -98,7 +98,20 @@ def test_cli_matches_original_esrgan_procedure(tmp_path: Path, shared_data: Path
     cv2.imwrite(str(image), src)
 
     out_dir = tmp_path / "out"
-    status = main(["upscale", str(image), "-m", str(weights), "-o", str(out_dir), "-t", tile, "-q"])
+    args = [
+        "upscale",
+        str(image),
+        "-m",
+        str(weights),
+        "-o",
+        str(out_dir),
+        "-t",
+        tile,
+        "-q",
+        "--precision",
+        "fp32",
+    ]
+    status = main(args)
     assert status == 0
 
     ours = cv2.imread(str(out_dir / "photo_out.png"), cv2.IMREAD_COLOR)

@@ -356,12 +356,13 @@ def test_existing_file_is_never_replaced(tmp_path: Path) -> None:
 
 def test_settings_that_need_the_whole_output_cannot_stream(tmp_path: Path) -> None:
     image = _image("RGB", np.uint8, height=8, width=8)
-    for kwargs, match in [({"outscale": 2}, "outscale 2"), ({"back_projection": 2}, "back-projection")]:
-        up = Upscaler(_tiny_rrdbnet(), device="cpu", **kwargs, precision="fp32")
-        assert not up.can_stream
-        with pytest.raises(EsrganError, match=match):
-            upscale_to_png(up, image, tmp_path / "out.png")
-        assert list(tmp_path.iterdir()) == []
+    up = Upscaler(_tiny_rrdbnet(), device="cpu", back_projection=2, precision="fp32")
+    assert not up.can_stream
+    with pytest.raises(EsrganError, match="back-projection"):
+        upscale_to_png(up, image, tmp_path / "out.png")
+    assert list(tmp_path.iterdir()) == []
+    # an outscale resize streams band by band (tests/test_hostile_inputs.py compares the pixels)
+    assert Upscaler(_tiny_rrdbnet(), outscale=2, device="cpu", precision="fp32").can_stream
     assert Upscaler(_tiny_rrdbnet(), outscale=4, device="cpu", precision="fp32").can_stream
     with pytest.raises(ImageError, match="only PNG"):
         upscale_to_png(Upscaler(_tiny_rrdbnet(), device="cpu", precision="fp32"), image, tmp_path / "out.jpg")

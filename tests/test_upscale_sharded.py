@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from esrgan._fs import temporary_file_target
 from esrgan.archs import RRDBNet
 from esrgan.cli import main
 from esrgan.errors import ConfigError
@@ -29,7 +30,7 @@ from esrgan.inference.files import (
     shard_positions,
     upscale_files,
 )
-from esrgan.inference.image_io import Image, temporary_file_target, write_image
+from esrgan.inference.image_io import Image, write_image
 from esrgan.inference.manifest import MANIFEST_DIR, Recipe, read_manifest, recipe_for
 from esrgan.inference.upscaler import Upscaler
 from esrgan.weights import load_model, save_model
@@ -90,7 +91,10 @@ def _env() -> dict[str, str]:
 
 
 def _cli_args(src: Path, out: Path, model: Path) -> list[str]:
-    return ["upscale", str(src), "-o", str(out), "-m", str(model), "--tile", "0", "--device", "cpu", "-q"]
+    return [
+        "upscale", str(src), "-o", str(out), "-m", str(model), "--tile", "0", "--device", "cpu", "-q",
+        "--precision", "fp32",
+    ]  # fmt: skip
 
 
 def _single_process(src: Path, out: Path, model: Path) -> dict[str, bytes]:

@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from esrgan.data.datasets import list_images, matlab_downscale
 from esrgan.errors import EsrganError, ImageError
-from esrgan.inference.image_io import _atomic_write, read_image
+from esrgan.inference.image_io import read_image, write_encoded
 from esrgan.ops.matlab_resize import modcrop
 
 __all__ = ["PrepareSummary", "extract_subimages", "subimage_positions", "subimage_name"]
@@ -89,7 +89,7 @@ def _write_png(path: Path, pixels: np.ndarray, job: _Job) -> None:
     )
     if not ok:
         raise ImageError(f"{path}: OpenCV could not encode the sub-image as PNG")
-    _atomic_write(path, data.tobytes(), overwrite=job.overwrite)
+    write_encoded(path, data.tobytes(), overwrite=job.overwrite)
 
 
 def _extract_one(path: Path, job: _Job) -> tuple[int, int, str | None]:

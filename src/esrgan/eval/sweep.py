@@ -27,7 +27,6 @@ import io
 import json
 import logging
 import os
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -828,25 +827,6 @@ def _png_bytes(pixels: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool) -> None:
-    if path.exists() and not overwrite:
-        raise EsrganError(
-            f"{path}: already exists; choose another folder or pass overwrite=True (--overwrite)"
-        )
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        raise EsrganError(f"{path}: cannot write the file ({e.strerror or e})") from e
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def check_sweep_writable(
     out_dir: str | os.PathLike[str], *, overwrite: bool = False, plot: bool = True, grid: bool = True
 ) -> list[Path]:
@@ -881,7 +861,7 @@ def write_sweep(
     is written atomically; nothing is written if one exists and ``overwrite`` is false (checked up front),
     and everything is rendered before the first file is written.
     """
-    from esrgan.eval.tables import atomic_write_text
+    from esrgan.eval.tables import write_output
 
     grid = result.crop is not None
     paths = check_sweep_writable(out_dir, overwrite=overwrite, plot=plot, grid=grid)
@@ -892,8 +872,7 @@ def write_sweep(
         assert result.crop is not None
         contents.append(_png_bytes(render_crop_grid(result.crop, result.alphas)))
     for path, content in zip(paths, contents, strict=True):
-        if isinstance(content, str):
-            atomic_write_text(path, content, overwrite=overwrite)
-        else:
-            _atomic_write_bytes(path, content, overwrite=overwrite)
+        write_output(
+            path, content.encode("utf-8") if isinstance(content, str) else content, overwrite=overwrite
+        )
     return paths

@@ -20,12 +20,11 @@ import csv
 import io
 import json
 import math
-import os
-import secrets
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from esrgan import _fs as fs
 from esrgan.errors import EsrganError
 from esrgan.eval.benchmark import BenchmarkResult, ImageScore, MethodSummary
 
@@ -53,28 +52,24 @@ _FLOAT_FIELDS = ("psnr", "ssim", "niqe", "rmse", "seconds")
 
 
 def atomic_write_text(path: str | Path, text: str, *, overwrite: bool = False) -> None:
-    """Write ``text`` (UTF-8) to ``path`` via a temporary file and ``os.replace``; never a partial file.
+    """Write ``text`` (UTF-8) to ``path`` atomically (`esrgan._fs`); never a partial file.
 
     Raises:
         EsrganError: ``path`` exists and ``overwrite`` is false, or the file cannot be written.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
+    write_output(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+def write_output(path: str | Path, data: bytes, *, overwrite: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically; `EsrganError` if it exists (without ``overwrite``) or fails."""
+    try:
+        fs.atomic_write_bytes(path, data, overwrite=overwrite)
+    except FileExistsError:
         raise EsrganError(
             f"{path}: already exists; choose another folder or pass overwrite=True (--overwrite)"
-        )
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        ) from None
     except OSError as e:
         raise EsrganError(f"{path}: cannot write the file ({e.strerror or e})") from e
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -45,13 +45,13 @@ from typing import Any, Literal
 
 from tqdm import tqdm
 
+from esrgan._fs import temporary_file_target
 from esrgan.errors import ConfigError, EsrganError
 from esrgan.inference.image_io import (
     WRITE_FORMATS,
     Image,
     check_writable,
     read_image,
-    temporary_file_target,
     write_image,
 )
 from esrgan.inference.manifest import ManifestRecord, ManifestWriter, Recipe, read_manifest

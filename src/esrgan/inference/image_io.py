@@ -33,7 +33,6 @@ import io
 import logging
 import os
 import re
-import secrets
 import struct
 import warnings
 import zlib
@@ -45,6 +44,7 @@ import numpy as np
 import tifffile
 from PIL import Image as PILImage
 
+from esrgan._fs import atomic_write_bytes
 from esrgan.errors import ImageError
 
 logger = logging.getLogger(__name__)
@@ -487,7 +487,7 @@ def write_image(
         data = _encode(image, fmt, quality=quality, webp_lossless=webp_lossless)
     except (OSError, ValueError, struct.error, zlib.error) as e:
         raise ImageError(f"{path}: cannot encode the image as {fmt} ({e})") from e
-    _atomic_write(path, data, overwrite=overwrite)
+    write_encoded(path, data, overwrite=overwrite)
 
 
 # A JPEG APP1 segment holds at most 65533 bytes after its length field.
@@ -622,57 +622,12 @@ def _png_filter(raw: np.ndarray, bytes_per_pixel: int) -> np.ndarray:
     return out
 
 
-def _atomic_write(path: Path, data: bytes, *, overwrite: bool) -> None:
-    """Write `data` to a temporary file next to `path`, then move it into place in one step."""
+def write_encoded(path: Path, data: bytes, *, overwrite: bool) -> None:
+    """Write encoded image bytes to `path` atomically (`esrgan._fs`); `ImageError` when `path` exists (without
+    `overwrite`) or cannot be written."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ImageError(f"{path}: cannot create the folder {path.parent} ({e.strerror or e})") from e
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")  # see temporary_file_target
-    try:
-        # os.open with mode 0o666 lets the umask decide permissions, like an ordinary new file.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        _move_into_place(tmp, path, overwrite=overwrite)
+        atomic_write_bytes(path, data, overwrite=overwrite)
+    except FileExistsError:
+        raise ImageError(f"{path}: already exists; use --overwrite (overwrite=True) to replace it") from None
     except OSError as e:
         raise ImageError(f"{path}: cannot write the file ({e.strerror or e})") from e
-    finally:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            logger.warning("could not remove the temporary file %s", tmp)
-
-
-_TEMPORARY_NAME = re.compile(r"\.(?P<target>.+)\.[0-9a-f]{8}\.tmp")
-
-
-def temporary_file_target(name: str) -> str | None:
-    """The file name that a temporary file called `name` was written for by `write_image`, or None when
-    `name` is not such a file.
-
-    `write_image` removes its temporary file on every error, but a killed process cannot: a later run that
-    writes the same outputs may delete what this recognises (``.{target}.{8 hex digits}.tmp``).
-    """
-    match = _TEMPORARY_NAME.fullmatch(name)
-    return match["target"] if match else None
-
-
-def _move_into_place(tmp: Path, path: Path, *, overwrite: bool) -> None:
-    """Move the finished temporary file `tmp` to `path` in one step; without `overwrite` an existing `path`
-    (even one that appeared while `tmp` was written) is never replaced: `ImageError`. `tmp` may remain (the
-    caller removes it)."""
-    if overwrite:
-        os.replace(tmp, path)
-        return
-    exists = f"{path}: already exists; use --overwrite (overwrite=True) to replace it"
-    try:
-        os.link(tmp, path)  # fails if `path` appeared meanwhile: never replaces a file
-    except FileExistsError:
-        raise ImageError(exists) from None
-    except OSError:  # file system without hard links
-        if path.exists():
-            raise ImageError(exists) from None
-        os.replace(tmp, path)

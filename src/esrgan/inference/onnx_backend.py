@@ -49,7 +49,7 @@ import torch
 from torch import nn
 
 from esrgan.errors import ConfigError, EsrganError, WeightsError
-from esrgan.weights.io import ARCH_KEY, HPARAMS_KEY, _atomic_write
+from esrgan.weights.io import ARCH_KEY, HPARAMS_KEY, write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ def _set_metadata(proto: Any, metadata: Mapping[str, str]) -> None:
 def _write_proto(proto: Any, path: Path, *, overwrite: bool) -> Path:
     onnx = _require("onnx", "ONNX export")
     onnx.checker.check_model(proto)
-    return _atomic_write(path, overwrite, lambda tmp: onnx.save_model(proto, str(tmp)))
+    return write_atomically(path, lambda f: f.write(proto.SerializeToString()), overwrite=overwrite)
 
 
 def _verify_export(module: nn.Module, path: Path) -> None:

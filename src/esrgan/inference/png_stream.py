@@ -5,17 +5,17 @@ chunks from one `zlib.compressobj` fed row band by row band (each row filtered w
 filter, continuing from the previous band's last row), IEND. 8 and 16 bits per sample; gray, gray + alpha,
 RGB and RGBA.
 
-Like `write_image`, it never leaves a partial file: rows go to a temporary file in the destination folder
-(named like `write_image`'s, so `image_io.temporary_file_target` recognises it), which is synced and moved
-into place only when every row was written; any error, or leaving the ``with`` block by an exception, removes
-it. An existing file is never replaced unless ``overwrite=True``, even one that appeared while writing.
+Like `write_image`, it never leaves a partial file: rows go through `esrgan._fs.atomic_writer` (a temporary
+file in the destination folder, synced and moved into place only when every row was written); any error, or
+leaving the ``with`` block by an exception, removes it. An existing file is never replaced unless
+``overwrite=True``, even one that appeared while writing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import secrets
 import struct
 import zlib
 from pathlib import Path
@@ -24,12 +24,12 @@ from typing import BinaryIO
 
 import numpy as np
 
+from esrgan._fs import atomic_writer
 from esrgan.errors import ImageError
 from esrgan.inference.image_io import (
     _PNG_COLOR_TYPE,
     _PNG_SIGNATURE,
     EXIF_PREFIX,
-    _move_into_place,
     _png_chunk,
     _png_filter,
 )
@@ -38,6 +38,10 @@ logger = logging.getLogger(__name__)
 
 # Compressed bytes collected before an IDAT chunk is written (decoders do not care; fewer chunk headers).
 IDAT_CHUNK_BYTES = 1 << 20
+
+
+class _Aborted(Exception):
+    """Thrown into the atomic writer to discard the temporary file."""
 
 
 class PngStreamWriter:
@@ -97,11 +101,10 @@ class PngStreamWriter:
             raise ImageError(
                 f"{self.path}: cannot create the folder {self.path.parent} ({e.strerror or e})"
             ) from e
-        self._tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
+        self._writer: contextlib.AbstractContextManager[BinaryIO]
+        self._writer = atomic_writer(self.path, overwrite=overwrite)
         try:
-            # os.open with mode 0o666 lets the umask decide permissions, like an ordinary new file.
-            fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-            self._file = os.fdopen(fd, "wb")
+            self._file = self._writer.__enter__()
             color_type = _PNG_COLOR_TYPE[channels]
             header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
             self._file.write(_PNG_SIGNATURE + _png_chunk(b"IHDR", header))
@@ -157,29 +160,24 @@ class PngStreamWriter:
         assert self._file is not None
         try:
             self._file.write(_png_chunk(b"IEND", b""))
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
             self._file = None
-            _move_into_place(self._tmp, self.path, overwrite=self.overwrite)
+            self._done = True
+            self._writer.__exit__(None, None, None)  # fsync, then move into place
+        except FileExistsError:
+            exists = f"{self.path}: already exists; use --overwrite (overwrite=True) to replace it"
+            raise ImageError(exists) from None
         except OSError as e:
+            self.abort()
             raise ImageError(f"{self.path}: cannot write the file ({e.strerror or e})") from e
-        finally:
-            self.abort()  # removes the temporary name (a hard link to `path` on success)
 
     def abort(self) -> None:
         """Stop writing and remove the temporary file; nothing is created at `path`. Safe to call twice."""
+        if self._file is None and self._done:
+            return
         self._done = True
-        if self._file is not None:
-            try:
-                self._file.close()
-            except OSError:
-                pass
-            self._file = None
-        try:
-            self._tmp.unlink(missing_ok=True)
-        except OSError:
-            logger.warning("could not remove the temporary file %s", self._tmp)
+        self._file = None
+        with contextlib.suppress(OSError, _Aborted):
+            self._writer.__exit__(_Aborted, _Aborted(), None)  # an error inside the block: nothing is moved
 
     def _write_idat(self, *, final: bool) -> None:
         assert self._file is not None

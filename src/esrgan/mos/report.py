@@ -37,6 +37,7 @@ from typing import Literal
 
 import numpy as np
 
+from esrgan._fs import atomic_write_bytes, atomic_write_text
 from esrgan.errors import EsrganError
 from esrgan.mos import db
 from esrgan.mos.study import HR, NEAREST, REFERENCE_METHODS, Study, load_study
@@ -394,7 +395,9 @@ def plot_distribution(report: MosReport, path: Path) -> bool:
     ax.set_title("Score distribution per method (red: MOS)", fontsize=10)
     fig.colorbar(im, ax=ax, label="share of votes")
     fig.tight_layout()
-    fig.savefig(path, format="png")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    atomic_write_bytes(path, buf.getvalue(), overwrite=True)
     return True
 
 
@@ -572,7 +575,7 @@ def write_report(
         ("report.md", _markdown(report, study, plot)),
         ("report.html", _html(report, study, plot)),
     ):
-        (out / name).write_text(text, "utf-8")
+        atomic_write_text(out / name, text, overwrite=True)
         written.append(out / name)
     summary = {
         "study": str(study.root),
@@ -580,12 +583,13 @@ def write_report(
         "reference_methods": list(REFERENCE_METHODS),
         **asdict(report),
     }
-    (out / "summary.json").write_text(json.dumps(_json_ready(summary), indent=2, ensure_ascii=False) + "\n")
+    summary_text = json.dumps(_json_ready(summary), indent=2, ensure_ascii=False) + "\n"
+    atomic_write_text(out / "summary.json", summary_text, overwrite=True)
     written.append(out / "summary.json")
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["rater", "image", "method", "score"])
     w.writerows([v.rater, v.image, v.method, v.score] for v in votes)
-    (out / "votes.csv").write_text(buf.getvalue(), "utf-8")
+    atomic_write_text(out / "votes.csv", buf.getvalue(), overwrite=True)
     written.append(out / "votes.csv")
     return written

@@ -27,7 +27,6 @@ import logging
 import os
 import random
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -36,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from esrgan._fs import atomic_writer
 from esrgan.config import config_to_dict
 from esrgan.errors import EsrganError
 from esrgan.weights import save_model
@@ -78,16 +78,8 @@ def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
+    with atomic_writer(path, overwrite=True) as f:
+        torch.save(obj, f)
 
 
 def save_checkpoint(state: Mapping[str, Any], run_dir: str | os.PathLike[str], *, keep_last: int) -> Path:

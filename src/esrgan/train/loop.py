@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from esrgan._fs import atomic_write_text
 from esrgan.config import (
     DiscriminatorConfig,
     ExperimentConfig,
@@ -295,7 +296,7 @@ def _truncate_jsonl(path: Path, last_step: int) -> None:
         for line in path.read_text(encoding="utf-8").splitlines()
         if line.strip() and json.loads(line).get("step", 0) <= last_step
     ]
-    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    atomic_write_text(path, "".join(line + "\n" for line in kept), overwrite=True)
 
 
 def _mean_across_ranks(values: dict[str, float], ctx: DistributedContext) -> dict[str, float]:

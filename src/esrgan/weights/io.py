@@ -11,15 +11,15 @@ import json
 import os
 import pickle
 import re
-import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from torch import Tensor
 
+from esrgan._fs import atomic_writer
 from esrgan.errors import WeightsError
 
 # Wrapper keys, most preferred first: the EMA generator beats the raw one (Real-ESRGAN's inference choice).
@@ -142,39 +142,31 @@ def write_safetensors(
     *,
     overwrite: bool = False,
 ) -> Path:
-    """Write tensors + string metadata atomically (temporary file, then rename)."""
-    from safetensors.torch import save_file
+    """Write tensors + string metadata atomically (`esrgan._fs`)."""
+    from safetensors.torch import save
 
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
-    return _atomic_write(Path(path), overwrite, lambda tmp: save_file(tensors, str(tmp), dict(metadata)))
+    data = save(tensors, dict(metadata))
+    return write_atomically(Path(path), lambda f: f.write(data), overwrite=overwrite)
 
 
 def write_pth(path: str | os.PathLike[str], obj: Any, *, overwrite: bool = False) -> Path:
     """torch.save atomically."""
-    return _atomic_write(Path(path), overwrite, lambda tmp: torch.save(obj, tmp))
+    return write_atomically(Path(path), lambda f: torch.save(obj, f), overwrite=overwrite)
 
 
-def _atomic_write(path: Path, overwrite: bool, write: Any) -> Path:
-    if path.exists() and not overwrite:
-        raise WeightsError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+def write_atomically(path: Path, write: Callable[[BinaryIO], object], *, overwrite: bool) -> Path:
+    """Call ``write(file)`` on a temporary file that becomes `path` when it returns (`esrgan._fs`);
+    `WeightsError` when `path` exists (without `overwrite`) or cannot be written."""
     try:
-        write(tmp)
-        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        with atomic_writer(path, overwrite=overwrite) as f:
+            write(f)
+    except FileExistsError:
+        exists = f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it"
+        raise WeightsError(exists) from None
+    except OSError as e:
+        raise WeightsError(f"{path}: cannot write the file ({e.strerror or e})") from e
     return path
-
-
-def default_file_mode() -> int:
-    """The permissions `open()` would give a new file (0o666 minus the umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def model_metadata(

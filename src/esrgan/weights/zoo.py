@@ -8,15 +8,15 @@ where those are known, and only then renamed into place.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from esrgan._fs import atomic_writer
 from esrgan.errors import DownloadError
-from esrgan.weights.io import default_file_mode
 
 _CHUNK = 1 << 20
 
@@ -107,51 +107,45 @@ def download(entry: ZooEntry, dest: Path, *, progress: bool = True) -> Path:
         f"Download it yourself from {entry.url} and pass the file's path (esrgan upscale --model PATH), "
         f"or save it as {dest}."
     )
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    except OSError as exc:  # a read-only home, a file where the folder should be, …
-        raise DownloadError(
-            f"cannot write to the model cache {dest.parent} ({exc}); set ESRGAN_CACHE to a writable folder. "
-            f"{how_to}"
-        ) from exc
-    tmp = Path(tmp_name)
     digest = hashlib.sha256()
     try:
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(entry.url, timeout=30) as response:
-                if "text/html" in (response.headers.get("Content-Type") or ""):
-                    raise DownloadError(
-                        f"downloading {entry.name}: the server sent a web page instead of the file. {how_to}"
-                    )
-                total = int(response.headers.get("Content-Length") or 0) or entry.size
-                bar = _progress_bar(total, entry.filename) if progress else None
-                while chunk := response.read(_CHUNK):
-                    out.write(chunk)
-                    digest.update(chunk)
+        with atomic_writer(dest, overwrite=True) as out:  # nothing appears at `dest` unless verified
+            try:
+                with urllib.request.urlopen(entry.url, timeout=30) as response:
+                    if "text/html" in (response.headers.get("Content-Type") or ""):
+                        raise DownloadError(
+                            f"downloading {entry.name}: the server sent a web page instead of the file. "
+                            f"{how_to}"
+                        )
+                    total = int(response.headers.get("Content-Length") or 0) or entry.size
+                    bar = _progress_bar(total, entry.filename) if progress else None
+                    size = 0
+                    while chunk := response.read(_CHUNK):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        size += len(chunk)
+                        if bar is not None:
+                            bar.update(len(chunk))
                     if bar is not None:
-                        bar.update(len(chunk))
-                if bar is not None:
-                    bar.close()
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise DownloadError(
-                f"could not download {entry.name} from {entry.url} ({reason}); are you offline? {how_to}"
-            ) from exc
-        size = tmp.stat().st_size
-        if entry.size is not None and size != entry.size:
-            raise DownloadError(
-                f"downloaded {entry.name} has {size} bytes, expected {entry.size} (incomplete?). {how_to}"
-            )
-        if entry.sha256 is not None and digest.hexdigest() != entry.sha256:
-            raise DownloadError(
-                f"downloaded {entry.name} has SHA-256 {digest.hexdigest()}, expected {entry.sha256}; "
-                f"the file was discarded. {how_to}"
-            )
-        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+                        bar.close()
+            except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+                reason = getattr(exc, "reason", exc)
+                raise DownloadError(
+                    f"could not download {entry.name} from {entry.url} ({reason}); are you offline? {how_to}"
+                ) from exc
+            if entry.size is not None and size != entry.size:
+                raise DownloadError(
+                    f"downloaded {entry.name} has {size} bytes, expected {entry.size} (incomplete?). {how_to}"
+                )
+            if entry.sha256 is not None and digest.hexdigest() != entry.sha256:
+                raise DownloadError(
+                    f"downloaded {entry.name} has SHA-256 {digest.hexdigest()}, expected {entry.sha256}; "
+                    f"the file was discarded. {how_to}"
+                )
+    except OSError as exc:  # a read-only home, a file where the folder should be, a full disk, …
+        raise DownloadError(
+            f"cannot write {dest} ({exc.strerror or exc}); set ESRGAN_CACHE to a writable folder. {how_to}"
+        ) from exc
     return dest
 
 
