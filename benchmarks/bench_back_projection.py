@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from esrgan.eval import BenchmarkSettings, run_benchmark
-from esrgan.eval.benchmark import upscale_bicubic, upscale_nearest
+from esrgan.eval.protocol import upscale_bicubic, upscale_nearest
 from esrgan.ops.back_projection import back_project, lr_consistency_rmse
 from esrgan.ops.matlab_resize import downscale_uint8, modcrop
 

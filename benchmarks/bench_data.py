@@ -33,7 +33,8 @@ from esrgan.data import (
     matlab_downscale,
     matlab_downscale_crop,
 )
-from esrgan.data.datasets import list_images, load_rgb
+from esrgan.data.datasets import load_rgb
+from esrgan.io.folders import list_images
 from esrgan.ops.matlab_resize import downscale_uint8
 
 ROOT = Path(__file__).resolve().parents[1]

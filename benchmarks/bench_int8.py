@@ -42,7 +42,6 @@ import torch
 
 from esrgan import metrics
 from esrgan.eval import BenchmarkSettings, run_benchmark
-from esrgan.inference.image_io import read_image
 from esrgan.inference.onnx_backend import (
     OnnxModel,
     _CalibrationReader,
@@ -52,6 +51,7 @@ from esrgan.inference.onnx_backend import (
     quantize_onnx_int8,
 )
 from esrgan.inference.upscaler import Upscaler
+from esrgan.io.images import read_image
 from esrgan.ops.matlab_resize import downscale_uint8
 from esrgan.weights import DEFAULT_MODEL, load_model
 

@@ -70,7 +70,7 @@ def _stand_in_model() -> object:
 def _synthetic_image(size: int) -> object:
     import numpy as np
 
-    from esrgan.inference.image_io import Image
+    from esrgan.io.images import Image
 
     rng = np.random.default_rng(0)
     t = np.linspace(0, 6 * np.pi, size, dtype=np.float32)
@@ -90,9 +90,9 @@ def worker(args: argparse.Namespace) -> None:
     """One case in this process; prints one JSON line."""
     import torch
 
-    from esrgan.inference.image_io import write_image
     from esrgan.inference.streaming import upscale_to_png
     from esrgan.inference.upscaler import Upscaler
+    from esrgan.io.images import write_image
 
     if args.threads:
         torch.set_num_threads(args.threads)

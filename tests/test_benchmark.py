@@ -14,7 +14,7 @@ from torch import nn
 
 from esrgan.errors import ConfigError, EsrganError, ImageError
 from esrgan.eval import BenchmarkSettings, evaluate_folders, run_benchmark
-from esrgan.eval.benchmark import match_by_stem, upscale_bicubic
+from esrgan.eval.protocol import match_by_stem, upscale_bicubic
 from esrgan.metrics import mse, psnr, rmse_pirm, ssim
 from esrgan.ops.back_projection import back_project
 from esrgan.ops.matlab_resize import downscale_uint8, imresize, modcrop

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from esrgan.cli import main
-from esrgan.inference.image_io import read_image
+from esrgan.io.images import read_image
 from esrgan.metrics import psnr
 from esrgan.ops.matlab_resize import imresize
 from esrgan.weights import DEFAULT_MODEL, bundled_models, inspect_weights

@@ -16,7 +16,7 @@ from scipy.ndimage import gaussian_filter
 from esrgan.archs import RRDBNet
 from esrgan.cli import EXIT_ERROR, EXIT_OK, main
 from esrgan.eval import BenchmarkSettings, run_benchmark
-from esrgan.eval.benchmark import upscale_bicubic, upscale_nearest
+from esrgan.eval.protocol import upscale_bicubic, upscale_nearest
 from esrgan.inference.upscaler import Upscaler
 from esrgan.metrics import niqe, psnr, ssim
 from esrgan.ops.matlab_resize import downscale_uint8, modcrop

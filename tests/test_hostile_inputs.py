@@ -17,9 +17,9 @@ from esrgan.archs import RRDBNet
 from esrgan.cli import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, main
 from esrgan.errors import EsrganError, ImageError, WeightsError
 from esrgan.inference.files import check_name_part, collect_inputs, output_path
-from esrgan.inference.image_io import Image, read_image
 from esrgan.inference.streaming import check_output_size, upscale_to_png
 from esrgan.inference.upscaler import Upscaler
+from esrgan.io.images import Image, read_image
 from esrgan.weights import inspect_weights, load_model, save_model
 
 RNG = np.random.default_rng(12)
@@ -326,11 +326,11 @@ def test_a_run_where_every_file_failed_leaves_no_manifest(tmp_path: Path) -> Non
 
 
 def test_sizes_are_width_by_height_everywhere(tmp_path: Path) -> None:
-    from esrgan.eval.benchmark import _crop_to  # the benchmark's HR/SR size check
+    from esrgan.eval.protocol import crop_to  # the benchmark's HR/SR size check
 
     hr = np.zeros((60, 100, 3), np.uint8)  # 100 wide, 60 high
     with pytest.raises(EsrganError, match=r"HR is 100×60 but .* needs 40×20"):
-        _crop_to(hr, 20, 40, Path("hr.png"), "SR")
+        crop_to(hr, 20, 40, Path("hr.png"), "SR")
 
 
 def test_a_failed_train_with_a_bad_config_leaves_an_existing_run_folder_alone(tmp_path: Path) -> None:

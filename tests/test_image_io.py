@@ -14,8 +14,8 @@ from PIL import ExifTags, ImageCms, ImageOps
 from PIL import Image as PILImage
 
 from esrgan.errors import ImageError
-from esrgan.inference import image_io
-from esrgan.inference.image_io import Image, read_image, write_image
+from esrgan.io import images as image_io
+from esrgan.io.images import Image, read_image, write_image
 
 RNG = np.random.default_rng(1234)
 

@@ -9,7 +9,7 @@ import pytest
 
 from esrgan.cli import main
 from esrgan.errors import EsrganError
-from esrgan.inference.image_io import Image, read_image, write_image
+from esrgan.io.images import Image, read_image, write_image
 from esrgan.ops.interpolation import interpolate_image_folders, interpolate_images
 
 

@@ -20,7 +20,6 @@ import torch
 from esrgan.archs.rrdbnet import RRDBNet, basicsr_init
 from esrgan.cli import main
 from esrgan.errors import ConfigError, EsrganError, WeightsError
-from esrgan.inference.image_io import Image, read_image, write_image
 from esrgan.inference.onnx_backend import (
     OnnxModel,
     _state_dict_sha256,
@@ -32,6 +31,7 @@ from esrgan.inference.onnx_backend import (
     quantize_onnx_int8,
 )
 from esrgan.inference.upscaler import Upscaler
+from esrgan.io.images import Image, read_image, write_image
 from esrgan.metrics import psnr
 from esrgan.weights import save_model
 from esrgan.weights.zoo import sha256_of

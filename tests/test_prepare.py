@@ -11,7 +11,7 @@ import pytest
 from esrgan.cli import main
 from esrgan.data.prepare import extract_subimages, subimage_name, subimage_positions
 from esrgan.errors import EsrganError
-from esrgan.inference.image_io import read_image
+from esrgan.io.images import read_image
 from esrgan.ops.matlab_resize import downscale_uint8, modcrop
 
 RNG = np.random.default_rng(11)

@@ -16,11 +16,11 @@ from esrgan.archs import RRDBNet
 from esrgan.errors import EsrganError, ImageError
 from esrgan.inference import streaming, tiling
 from esrgan.inference import upscaler as upscaler_module
-from esrgan.inference.image_io import Image, read_image, write_image
-from esrgan.inference.png_stream import PngStreamWriter
 from esrgan.inference.streaming import needs_streaming, upscale_to_png
 from esrgan.inference.tiling import plan_axis, plan_tiles, tiled_forward, tiled_forward_bands
 from esrgan.inference.upscaler import Upscaler
+from esrgan.io.images import Image, read_image, write_image
+from esrgan.io.png_stream import PngStreamWriter
 
 RNG = np.random.default_rng(11)
 

@@ -18,7 +18,7 @@ from esrgan.cli import EXIT_ERROR, EXIT_OK, main
 from esrgan.errors import ConfigError, EsrganError, WeightsError
 from esrgan.eval import BenchmarkSettings, run_benchmark
 from esrgan.eval import sweep as sw
-from esrgan.eval.benchmark import score_image
+from esrgan.eval.protocol import score_image
 from esrgan.inference.upscaler import Upscaler
 from esrgan.ops.matlab_resize import downscale_uint8, modcrop
 from esrgan.weights import interpolate_models, load_model, save_model
@@ -423,7 +423,7 @@ def test_cli_incompatible_models(setup: dict, tmp_path: Path, capsys: pytest.Cap
 
 
 def test_run_benchmark_custom_methods_and_on_image(tmp_path: Path) -> None:
-    from esrgan.eval.benchmark import upscale_nearest
+    from esrgan.eval.protocol import upscale_nearest
 
     hr = tmp_path / "hr"
     _save(hr / "a.png", _photo(40, 48, seed=3))

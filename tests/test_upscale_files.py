@@ -14,8 +14,8 @@ from torch import nn
 
 from esrgan.errors import EsrganError
 from esrgan.inference.files import UpscaleSummary, collect_inputs, output_path, upscale_files
-from esrgan.inference.image_io import Image, read_image, write_image
 from esrgan.inference.upscaler import Upscaler
+from esrgan.io.images import Image, read_image, write_image
 
 RNG = np.random.default_rng(3)
 

@@ -22,7 +22,7 @@ from esrgan._fs import temporary_file_target
 from esrgan.archs import RRDBNet
 from esrgan.cli import main
 from esrgan.errors import ConfigError
-from esrgan.inference import files, image_io
+from esrgan.inference import files
 from esrgan.inference.files import (
     Shard,
     collect_inputs,
@@ -30,9 +30,10 @@ from esrgan.inference.files import (
     shard_positions,
     upscale_files,
 )
-from esrgan.inference.image_io import Image, write_image
 from esrgan.inference.manifest import MANIFEST_DIR, Recipe, read_manifest, recipe_for
 from esrgan.inference.upscaler import Upscaler
+from esrgan.io import images as image_io
+from esrgan.io.images import Image, write_image
 from esrgan.weights import load_model, save_model
 
 SUBPROCESS_TIMEOUT = 240

@@ -13,8 +13,8 @@ from torch import nn
 
 from esrgan.errors import ConfigError, EsrganError
 from esrgan.inference import upscaler as upscaler_module
-from esrgan.inference.image_io import Image
 from esrgan.inference.upscaler import Upscaler
+from esrgan.io.images import Image
 
 RNG = np.random.default_rng(7)
 

@@ -21,8 +21,8 @@ _LAZY = {
     "convert_weights": "esrgan.weights",
     "save_model": "esrgan.weights",
     "Upscaler": "esrgan.inference.upscaler",
-    "read_image": "esrgan.inference.image_io",
-    "write_image": "esrgan.inference.image_io",
+    "read_image": "esrgan.io.images",
+    "write_image": "esrgan.io.images",
     "EsrganError": "esrgan.errors",
 }
 
@@ -30,8 +30,8 @@ __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:
     from esrgan.errors import EsrganError  # noqa: F401
-    from esrgan.inference.image_io import read_image, write_image  # noqa: F401
     from esrgan.inference.upscaler import Upscaler  # noqa: F401
+    from esrgan.io.images import read_image, write_image  # noqa: F401
     from esrgan.weights import convert_weights, inspect_weights, load_model, save_model  # noqa: F401
 
 

@@ -470,7 +470,7 @@ def _benchmark_methods(named: list[tuple[str, str]]) -> tuple[dict[str, str], li
 def _run_benchmark(args: argparse.Namespace) -> int:
     from esrgan.eval import BenchmarkSettings, run_benchmark, write_html_report, write_tables
     from esrgan.eval.report import check_report_writable
-    from esrgan.eval.tables import check_tables_writable
+    from esrgan.eval.tables import check_tables_writable, summary_markdown
 
     datasets: dict[str, tuple[str, str | None]] = {}
     for name, value in args.data:
@@ -502,7 +502,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         gray_mode=args.gray,
     )
     result = run_benchmark(datasets, models=models, baselines=baselines, settings=settings)
-    print(result.summary_markdown())
+    print(summary_markdown(result))
     for path in write_tables(result, output, overwrite=args.overwrite):
         print(f"wrote {path}")
     if args.save_images:
@@ -549,7 +549,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 def _run_evaluate(args: argparse.Namespace) -> int:
     from esrgan.eval import evaluate_folders, write_html_report, write_tables
     from esrgan.eval.report import check_report_writable
-    from esrgan.eval.tables import check_tables_writable
+    from esrgan.eval.tables import check_tables_writable, summary_markdown
 
     if args.output:
         check_tables_writable(Path(args.output), overwrite=args.overwrite)
@@ -568,7 +568,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         comparisons=bool(args.report),
         gray_mode=args.gray,
     )
-    print(result.summary_markdown())
+    print(summary_markdown(result))
     summary = result.summaries()[0]
     print(f"PIRM RMSE (rounded Y, sqrt of the mean MSE): {summary.rmse:.4f}")
     if args.output:

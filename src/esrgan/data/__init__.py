@@ -13,7 +13,6 @@ from __future__ import annotations
 from esrgan.data.datasets import (
     PairedImageDataset,
     ValidationDataset,
-    list_images,
     load_rgb,
     matlab_downscale,
     matlab_downscale_crop,
@@ -38,7 +37,6 @@ __all__ = [
     "build_val_loader",
     "epoch_order",
     "extract_subimages",
-    "list_images",
     "load_rgb",
     "matlab_downscale",
     "matlab_downscale_crop",

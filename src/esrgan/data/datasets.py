@@ -2,7 +2,7 @@
 
 Sample contract (both datasets): ``{"lq": Tensor, "gt": Tensor, "path": str}`` with ``lq`` and ``gt`` float32
 ``3×h×w`` / ``3×(h·scale)×(w·scale)`` RGB in [0, 1] and ``path`` the HR file. Files are read by
-`esrgan.inference.image_io.read_image` (bit depth from the file header): 8-bit pixels are divided by 255,
+`esrgan.io.images.read_image` (bit depth from the file header): 8-bit pixels are divided by 255,
 16-bit by 65535; gray images get three identical channels; alpha is dropped.
 
 LR made on the fly is exactly the evaluation protocol (SPEC §6.4): the HR image is mod-cropped to the scale
@@ -35,15 +35,13 @@ from esrgan.config import DataConfig
 from esrgan.data.sampler import SampleKey, sample_rng
 from esrgan.data.transforms import augment, draw_dihedral, to_tensor
 from esrgan.errors import ConfigError, EsrganError, ImageError
-from esrgan.eval.benchmark import IMAGE_EXTENSIONS, list_images  # one folder-listing rule everywhere
-from esrgan.inference.image_io import read_image  # also sets Pillow's pixel limit used by _header_size
+from esrgan.io.folders import list_images
+from esrgan.io.images import read_image  # also sets Pillow's pixel limit used by _header_size
 from esrgan.ops.matlab_resize import downscale_uint8, imresize, modcrop, round_half_away
 
 __all__ = [
-    "IMAGE_EXTENSIONS",
     "PairedImageDataset",
     "ValidationDataset",
-    "list_images",
     "pair_images",
     "load_rgb",
     "as_float",

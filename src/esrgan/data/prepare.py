@@ -32,9 +32,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from esrgan.data.datasets import list_images, matlab_downscale
+from esrgan.data.datasets import matlab_downscale
 from esrgan.errors import EsrganError, ImageError
-from esrgan.inference.image_io import read_image, write_encoded
+from esrgan.io.folders import list_images
+from esrgan.io.images import read_image, write_encoded
 from esrgan.ops.matlab_resize import modcrop
 
 __all__ = ["PrepareSummary", "extract_subimages", "subimage_positions", "subimage_name"]

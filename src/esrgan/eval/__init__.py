@@ -15,16 +15,10 @@ Both runners return a :class:`BenchmarkResult` (per-image :class:`ImageScore` ro
 
 from __future__ import annotations
 
-from esrgan.eval.benchmark import (
-    BenchmarkResult,
-    BenchmarkSettings,
-    DatasetSpec,
-    ImageScore,
-    MethodSummary,
-    run_benchmark,
-)
+from esrgan.eval.benchmark import BenchmarkSettings, run_benchmark
 from esrgan.eval.evaluate import evaluate_folders
 from esrgan.eval.report import Comparison, ReportImage, write_html_report
+from esrgan.eval.results import BenchmarkResult, DatasetSpec, ImageScore, MethodSummary
 from esrgan.eval.sweep import SweepResult, SweepSettings, read_sweep, run_sweep, write_sweep
 from esrgan.eval.tables import read_json, write_tables
 

@@ -36,60 +36,53 @@ refused: the protocol is 8-bit.
 from __future__ import annotations
 
 import logging
-import math
 import os
-import platform
 import re
-import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+from torch import nn
+from tqdm import tqdm
 
-from esrgan.errors import ConfigError, EsrganError, ImageError
-
-if TYPE_CHECKING:
-    import torch.nn as nn
-
-    from esrgan.eval.report import Comparison
+from esrgan.errors import ConfigError, EsrganError
+from esrgan.eval.protocol import (
+    GRAY_MODES,
+    conventions,
+    crop_to,
+    match_by_stem,
+    match_channels,
+    name_list,
+    read_uint8,
+    score_image,
+    software_versions,
+    upscale_bicubic,
+    upscale_nearest,
+)
+from esrgan.eval.report import make_comparison
+from esrgan.eval.results import BenchmarkResult, DatasetSpec, ImageScore
+from esrgan.inference.upscaler import Upscaler
+from esrgan.io.folders import list_images
+from esrgan.io.images import Image, write_image
+from esrgan.ops.back_projection import VARIANTS, back_project
+from esrgan.ops.matlab_resize import downscale_uint8, modcrop
+from esrgan.weights import load_model
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "BASELINES",
-    "IMAGE_EXTENSIONS",
-    "BenchmarkSettings",
-    "BenchmarkResult",
-    "DatasetSpec",
-    "ImageScore",
-    "MethodSummary",
-    "conventions",
-    "run_benchmark",
-    "list_images",
-    "match_by_stem",
-    "read_uint8",
-    "score_image",
-    "summarize",
-    "upscale_bicubic",
-    "upscale_nearest",
-]
+__all__ = ["BASELINES", "BenchmarkSettings", "ImageCallback", "run_benchmark"]
 
 BASELINES = ("bicubic", "nearest", "hr")
 #: ``on_image(dataset, image, hr, lr, outputs)`` of :func:`run_benchmark`.
 ImageCallback = Callable[[str, str, np.ndarray, np.ndarray, Mapping[str, np.ndarray]], None]
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-#: An HR image is cropped (bottom/right) to the LR×scale or SR size only if it is larger by less than this
-#: many pixels per axis: a mod-crop by any modulus up to 24 (BasicSR's GTmod12 included), never a wrong-scale
-#: pairing.
-MAX_MODCROP = 24
 
 
 # --------------------------------------------------------------------------------------------------
-# settings and results
+# settings
 
 
 @dataclass(frozen=True)
@@ -132,288 +125,6 @@ class BenchmarkSettings:
     progress: bool = True
     comparisons: bool = True
     gray_mode: str = "replicate"
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """A benchmark set: HR folder and, optionally, a folder of ready-made LR images."""
-
-    name: str
-    hr_dir: Path
-    lr_dir: Path | None = None
-
-
-@dataclass(frozen=True)
-class ImageScore:
-    """Scores of one method on one image. ``niqe``/``seconds`` are ``None`` when not computed."""
-
-    dataset: str
-    image: str
-    method: str
-    psnr: float
-    ssim: float
-    niqe: float | None
-    rmse: float
-    seconds: float | None
-    height: int
-    width: int
-
-
-@dataclass(frozen=True)
-class MethodSummary:
-    """Scores of one method on one dataset: means over images; ``rmse`` is PIRM's ``sqrt(mean MSE)``."""
-
-    dataset: str
-    method: str
-    images: int
-    psnr: float
-    ssim: float
-    niqe: float | None
-    rmse: float
-    seconds: float | None
-
-
-@dataclass
-class BenchmarkResult:
-    """What :func:`run_benchmark` and :func:`~esrgan.eval.evaluate.evaluate_folders` return.
-
-    ``scores`` has one row per (dataset, image, method) in run order; ``settings`` is a JSON-ready record of
-    the protocol (scale, crop, Y convention, LR source, versions, ...); ``comparisons`` holds the zoomed crops
-    for the HTML report (not serialised).
-    """
-
-    scores: list[ImageScore]
-    settings: dict[str, Any]
-    comparisons: list[Comparison] = field(default_factory=list, repr=False)
-
-    def datasets(self) -> list[str]:
-        return list(dict.fromkeys(s.dataset for s in self.scores))
-
-    def methods(self) -> list[str]:
-        return list(dict.fromkeys(s.method for s in self.scores))
-
-    def summaries(self) -> list[MethodSummary]:
-        """Per (dataset, method) means, datasets and methods in run order."""
-        return summarize(self.scores)
-
-    def summary(self, dataset: str, method: str) -> MethodSummary:
-        for s in self.summaries():
-            if s.dataset == dataset and s.method == method:
-                return s
-        raise KeyError(f"no scores for method {method!r} on dataset {dataset!r}")
-
-    def summary_markdown(self) -> str:
-        """The method × dataset Markdown table (PSNR / SSIM [/ NIQE]) — what the CLI prints."""
-        from esrgan.eval.tables import summary_markdown
-
-        return summary_markdown(self)
-
-
-def _mean(values: Sequence[float]) -> float:
-    # math.fsum: exact sum, so the mean does not depend on the order of the images.
-    return math.fsum(values) / len(values)
-
-
-def summarize(scores: Iterable[ImageScore]) -> list[MethodSummary]:
-    """Group per-image scores by (dataset, method) and average them (module docstring for RMSE)."""
-    groups: dict[tuple[str, str], list[ImageScore]] = {}
-    for s in scores:
-        groups.setdefault((s.dataset, s.method), []).append(s)
-    out = []
-    for (dataset, method), rows in groups.items():
-        niqes = [r.niqe for r in rows]
-        secs = [r.seconds for r in rows]
-        out.append(
-            MethodSummary(
-                dataset=dataset,
-                method=method,
-                images=len(rows),
-                psnr=_mean([r.psnr for r in rows]),
-                ssim=_mean([r.ssim for r in rows]),
-                niqe=None if any(v is None for v in niqes) else _mean(niqes),  # type: ignore[arg-type]
-                rmse=math.sqrt(_mean([r.rmse**2 for r in rows])),
-                seconds=None if any(v is None for v in secs) else _mean(secs),  # type: ignore[arg-type]
-            )
-        )
-    return out
-
-
-# --------------------------------------------------------------------------------------------------
-# files
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly in ``folder`` (by extension; hidden files skipped), sorted by name."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise EsrganError(f"{folder}: not a folder (expected a folder of images)")
-    files = sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
-    if not files:
-        raise EsrganError(f"{folder}: no image files ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
-    return files
-
-
-# Tags that name the role of a file rather than the image ("img_001_SRF_4_HR" / "..._LR").
-_ROLE_TAG = re.compile(r"[_\-.](hr|gt|lr|sr)$", re.IGNORECASE)
-# What may follow an image's stem in another folder: a separator and anything ("_out", "_rlt", "_ESRGAN",
-# "_x4_SR"), or a scale tag glued on ("babyx4", "baby_x4").
-_SUFFIX = re.compile(r"^(?:[_\-. ].*|[xX]\d+.*)$")
-
-
-def _normalise_stem(stem: str) -> str:
-    return _ROLE_TAG.sub("", stem).lower()
-
-
-def match_by_stem(keys: Sequence[str], paths: Sequence[Path]) -> tuple[dict[str, Path], list[Path]]:
-    """Match files to image names (stems of the reference folder) by stem.
-
-    A file matches the key with the same stem (ignoring case and a role tag ``_HR``/``_GT``/``_LR``/``_SR``);
-    otherwise the *longest* key that its stem starts with, followed by a separator (``baby_out``,
-    ``baby_rlt``, ``baby_ESRGAN``, ``baby_x4_SR``) or a scale tag (``babyx4``). ``img_1`` never matches
-    ``img_10``.
-
-    Returns:
-        ``({key: path}, unmatched_paths)``.
-
-    Raises:
-        EsrganError: two files match the same key (the message names both).
-    """
-    norm_keys: dict[str, str] = {}
-    for k in keys:
-        norm_keys.setdefault(_normalise_stem(k), k)
-    by_length = sorted(norm_keys, key=len, reverse=True)
-    matched: dict[str, Path] = {}
-    unmatched: list[Path] = []
-    for path in paths:
-        stem = _normalise_stem(path.stem)
-        key = norm_keys.get(stem)
-        if key is None:
-            for nk in by_length:
-                if stem.startswith(nk) and _SUFFIX.match(path.stem[len(nk) :]):
-                    key = norm_keys[nk]
-                    break
-        if key is None:
-            unmatched.append(path)
-        elif key in matched:
-            raise EsrganError(
-                f"two files match the image {key!r}: {matched[key].name} and {path.name}; "
-                "remove one or rename it so that each image has exactly one match"
-            )
-        else:
-            matched[key] = path
-    return matched, unmatched
-
-
-def _names(paths: Iterable[Path | str], limit: int = 8) -> str:
-    items = [p.name if isinstance(p, Path) else str(p) for p in paths]
-    more = f" … and {len(items) - limit} more" if len(items) > limit else ""
-    return ", ".join(items[:limit]) + more
-
-
-GRAY_MODES = ("replicate", "keep")
-
-
-def read_uint8(path: Path, *, gray_mode: str = "replicate") -> tuple[np.ndarray, bool]:
-    """Read an 8-bit image, alpha dropped; returns ``(pixels, was_gray)``.
-
-    ``pixels`` is ``H×W×3`` uint8 RGB, or ``H×W`` for a gray file with ``gray_mode="keep"``.
-    """
-    from esrgan.inference.image_io import read_image
-
-    img = read_image(path)
-    pixels = img.pixels
-    if pixels.dtype != np.uint8:
-        raise ImageError(
-            f"{path}: {img.bit_depth}-bit image; the benchmark protocol is 8-bit "
-            "(convert the file to 8-bit PNG)"
-        )
-    if img.alpha is not None:
-        logger.info("%s: alpha channel ignored", path)
-    if pixels.ndim == 2:
-        return (pixels if gray_mode == "keep" else np.repeat(pixels[:, :, None], 3, axis=2)), True
-    return pixels, False
-
-
-def match_channels(img: np.ndarray, like: np.ndarray, path: Path) -> np.ndarray:
-    """``img`` with the channel layout of ``like``: gray → 3 identical channels, or RGB → gray.
-
-    RGB → gray takes the one plane if the three are identical, else BT.601 luma with the Upscaler's weights
-    (0.299, 0.587, 0.114), rounded — what ``esrgan upscale`` writes for a gray input.
-    """
-    if img.ndim == like.ndim:
-        return img
-    if like.ndim == 3:
-        return np.repeat(img[:, :, None], 3, axis=2)
-    if np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 0], img[..., 2]):
-        return np.ascontiguousarray(img[..., 0])
-    logger.info("%s: RGB image paired with a gray one; converted with BT.601 luma weights", path)
-    luma = img.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    return np.clip(np.floor(luma + 0.5), 0, 255).astype(np.uint8)
-
-
-def _crop_to(hr: np.ndarray, height: int, width: int, hr_path: Path, other: str) -> np.ndarray:
-    """Crop ``hr`` bottom/right to ``height × width`` if that is a mod-crop; else a clear error."""
-    h, w = hr.shape[:2]
-    if (h, w) == (height, width):
-        return hr
-    if 0 <= h - height < MAX_MODCROP and 0 <= w - width < MAX_MODCROP:
-        return hr[:height, :width]
-    raise ImageError(
-        f"{hr_path}: HR is {w}×{h} but {other} needs {width}×{height}; that is not a mod-crop "
-        f"(at most {MAX_MODCROP - 1} px less per side) — is the scale or the file pairing wrong?"
-    )
-
-
-# --------------------------------------------------------------------------------------------------
-# baselines
-
-
-def upscale_bicubic(lr: np.ndarray, scale: int) -> np.ndarray:
-    """MATLAB ``imresize(im2double(lr), scale, 'bicubic')`` written as uint8 (clip, round half away)."""
-    from esrgan.ops.matlab_resize import imresize, round_half_away
-
-    up = imresize(lr.astype(np.float64) / 255.0, float(scale))
-    return round_half_away(np.clip(up, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-def upscale_nearest(lr: np.ndarray, scale: int) -> np.ndarray:
-    """Pixel replication (MATLAB ``imresize(lr, scale, 'nearest')`` for an integer scale)."""
-    return np.repeat(np.repeat(lr, scale, axis=0), scale, axis=1)
-
-
-# --------------------------------------------------------------------------------------------------
-# scoring
-
-
-def score_image(
-    sr: np.ndarray,
-    hr: np.ndarray,
-    *,
-    crop_border: int,
-    y_rounding: bool = True,
-    niqe: bool = True,
-) -> tuple[float, float, float | None, float]:
-    """``(psnr, ssim, niqe, rmse)`` of one uint8 RGB SR against its HR (module docstring for conventions).
-
-    NIQE is ``None`` (with a warning) when not requested or undefined for the image: fewer than two 96×96
-    blocks after the crop, or only flat blocks (:class:`esrgan.metrics.NiqeUndefinedError`).
-    """
-    from esrgan import metrics
-
-    p = metrics.psnr(sr, hr, crop_border=crop_border, y_channel=True, y_rounding=y_rounding)
-    s = metrics.ssim(sr, hr, crop_border=crop_border, y_channel=True, y_rounding=y_rounding)
-    rmse = math.sqrt(metrics.mse(sr, hr, crop_border=crop_border, y_channel=True, y_rounding=True))
-    n: float | None = None
-    if niqe:
-        try:
-            n = metrics.niqe(sr, crop_border=crop_border)
-        except metrics.NiqeUndefinedError as e:
-            logger.warning("NIQE left out: %s", e)
-    return p, s, n, rmse
 
 
 # --------------------------------------------------------------------------------------------------
@@ -469,8 +180,6 @@ def _load_models(
         if name in BASELINES:
             raise ConfigError(f"model name {name!r} is taken by a baseline; name the model differently")
         if isinstance(spec, str | os.PathLike):
-            from esrgan.weights import load_model
-
             loaded[name] = load_model(os.fspath(spec), device=device or "cpu")
             described[name] = os.fspath(spec)
         else:
@@ -487,7 +196,6 @@ def _short_hparams(hparams: Mapping[str, Any]) -> str:
 
 
 def _model_method(name: str, model: nn.Module, settings: BenchmarkSettings, description: str) -> _Method:
-    from esrgan.inference.upscaler import Upscaler
 
     model.eval()
     upscaler = Upscaler(
@@ -514,7 +222,7 @@ def _baseline_method(name: str, scale: int) -> _Method:
     raise ConfigError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
 
 
-def _normalise_datasets(
+def normalise_datasets(
     datasets: Mapping[str, Any] | Sequence[DatasetSpec],
 ) -> list[DatasetSpec]:
     if isinstance(datasets, Mapping):
@@ -550,54 +258,18 @@ def _dataset_files(spec: DatasetSpec) -> list[tuple[str, Path, Path | None]]:
     missing = [s for s in stems if s not in matched]
     if missing:
         raise EsrganError(
-            f"{spec.lr_dir}: no LR image for {len(missing)} HR image(s) of {spec.hr_dir}: {_names(missing)} "
-            "(LR files are matched by name, e.g. baby.png, babyx4.png, baby_x4.png)"
+            f"{spec.lr_dir}: no LR image for {len(missing)} HR image(s) of {spec.hr_dir}: "
+            f"{name_list(missing)} (LR files are matched by name, e.g. baby.png, babyx4.png, baby_x4.png)"
         )
     if extra:
         logger.info(
-            "%s: %d LR file(s) without an HR image ignored: %s", spec.lr_dir, len(extra), _names(extra)
+            "%s: %d LR file(s) without an HR image ignored: %s", spec.lr_dir, len(extra), name_list(extra)
         )
     return [(p.stem, p, matched[p.stem]) for p in hr_files]
 
 
 def _method_dir_name(method: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]", "_", method) or "method"
-
-
-def _versions() -> dict[str, str]:
-    import numpy
-    import scipy
-    import torch
-
-    from esrgan import __version__
-
-    return {
-        "esrgan": __version__,
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "scipy": scipy.__version__,
-        "platform": platform.platform(),
-    }
-
-
-def conventions(*, y_rounding: bool, gray_mode: str = "replicate") -> dict[str, str]:
-    """The metric conventions, in words, for the JSON record and the Markdown header."""
-    return {
-        "psnr": "10*log10(255^2/MSE), float64, on uint8 images, mean over images",
-        "ssim": "Wang et al. ssim_index.m: 11x11 Gaussian sigma 1.5, valid filtering, L=255",
-        "y_channel": "ITU-R BT.601 Y as MATLAB rgb2ycbcr on RGB",
-        "y_rounding": "Y rounded to uint8 (MATLAB on uint8 images)"
-        if y_rounding
-        else "float Y, not rounded (BasicSR)",
-        "niqe": "MATLAB niqe_release on the rounded uint8 Y of the SR, same border crop",
-        "rmse": "PIRM 2018: sqrt(mean over images of MSE on the rounded uint8 Y), same border crop",
-        "gray_images": "kept gray: resize, model (output to gray, BT.601 weights) and metrics on the gray "
-        "plane, no rgb2ycbcr (MATLAB scripts)"
-        if gray_mode == "keep"
-        else "replicated to 3 identical RGB channels (model input and Y; BasicSR)",
-        "sr_quantisation": "model output clamped to [0,1], x255, rounded to uint8 before scoring",
-    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -638,14 +310,9 @@ def run_benchmark(
         ConfigError: scales that disagree, unknown baselines, clashing names.
         EsrganError / ImageError: missing folders, unmatched LR files, unreadable images, size mismatches.
     """
-    from tqdm import tqdm
-
-    from esrgan.eval.report import make_comparison
-    from esrgan.ops.back_projection import VARIANTS, back_project
-    from esrgan.ops.matlab_resize import downscale_uint8, modcrop
 
     settings = settings or BenchmarkSettings()
-    specs = _normalise_datasets(datasets)
+    specs = normalise_datasets(datasets)
     baselines = list(dict.fromkeys(baselines))
     for b in baselines:
         if b not in BASELINES:
@@ -716,7 +383,7 @@ def run_benchmark(
             else:
                 lr = match_channels(read_uint8(lr_path, gray_mode=settings.gray_mode)[0], hr, lr_path)
                 hr = np.ascontiguousarray(
-                    _crop_to(hr, lr.shape[0] * scale, lr.shape[1] * scale, hr_path, "LR×scale")
+                    crop_to(hr, lr.shape[0] * scale, lr.shape[1] * scale, hr_path, "LR×scale")
                 )
 
             outputs: dict[str, np.ndarray] = {}
@@ -820,7 +487,7 @@ def run_benchmark(
         "back-projection time",
         "gray_mode": settings.gray_mode,
         "conventions": conventions(y_rounding=settings.y_rounding, gray_mode=settings.gray_mode),
-        "versions": _versions(),
+        "versions": software_versions(),
     }
     return BenchmarkResult(scores=scores, settings=record, comparisons=comparisons)
 
@@ -838,6 +505,5 @@ def _check_sr(sr: np.ndarray, hr: np.ndarray, method: str, hr_path: Path) -> Non
 
 
 def _save_png(path: Path, pixels: np.ndarray, settings: BenchmarkSettings) -> None:
-    from esrgan.inference.image_io import Image, write_image
 
     write_image(path, Image(pixels=np.ascontiguousarray(pixels)), overwrite=settings.overwrite)

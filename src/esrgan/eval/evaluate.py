@@ -17,20 +17,20 @@ from pathlib import Path
 from tqdm import tqdm
 
 from esrgan.errors import EsrganError, ImageError
-from esrgan.eval.benchmark import (
+from esrgan.eval.protocol import (
     GRAY_MODES,
     MAX_MODCROP,
-    BenchmarkResult,
-    ImageScore,
-    _names,
-    _versions,
     conventions,
-    list_images,
     match_by_stem,
     match_channels,
+    name_list,
     read_uint8,
     score_image,
+    software_versions,
 )
+from esrgan.eval.report import make_comparison
+from esrgan.eval.results import BenchmarkResult, ImageScore
+from esrgan.io.folders import list_images
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +50,14 @@ def pair_folders(sr_dir: str | Path, hr_dir: str | Path) -> list[tuple[str, Path
     matched, unmatched = match_by_stem(stems, list_images(sr_dir))
     if unmatched:
         raise EsrganError(
-            f"{sr_dir}: {len(unmatched)} SR file(s) match no HR image in {hr_dir}: {_names(unmatched)} "
+            f"{sr_dir}: {len(unmatched)} SR file(s) match no HR image in {hr_dir}: {name_list(unmatched)} "
             "(files pair by name: baby.png ↔ baby.png, baby_out.png, baby_rlt.png, babyx4.png; "
             "move unrelated files out of the folder)"
         )
     missing = [s for s in stems if s not in matched]
     if missing:
         raise EsrganError(
-            f"{sr_dir}: no SR result for {len(missing)} HR image(s) of {hr_dir}: {_names(missing)} "
+            f"{sr_dir}: no SR result for {len(missing)} HR image(s) of {hr_dir}: {name_list(missing)} "
             "(every HR image needs one, or the means would cover a different set)"
         )
     return [(p.stem, matched[p.stem], p) for p in hr_files]
@@ -96,7 +96,6 @@ def evaluate_folders(
         A :class:`~esrgan.eval.benchmark.BenchmarkResult` with one dataset and one method; its summary holds
         the means and PIRM's RMSE (``sqrt`` of the mean per-image MSE).
     """
-    from esrgan.eval.report import make_comparison
 
     sr_dir, hr_dir = Path(sr_dir), Path(hr_dir)
     if crop_border < 0:
@@ -146,7 +145,7 @@ def evaluate_folders(
                 )
             )
     if cropped:
-        logger.info("HR cropped to the SR size for %d image(s): %s", len(cropped), _names(cropped))
+        logger.info("HR cropped to the SR size for %d image(s): %s", len(cropped), name_list(cropped))
     record = {
         "kind": "evaluate",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -159,6 +158,6 @@ def evaluate_folders(
         "hr_modcropped_to_sr": cropped,
         "gray_mode": gray_mode,
         "conventions": conventions(y_rounding=y_rounding, gray_mode=gray_mode),
-        "versions": _versions(),
+        "versions": software_versions(),
     }
     return BenchmarkResult(scores=scores, settings=record, comparisons=comps)

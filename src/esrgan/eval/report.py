@@ -22,15 +22,17 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import numpy as np
 
 from esrgan.errors import EsrganError
-
-if TYPE_CHECKING:
-    from esrgan.eval.benchmark import BenchmarkResult
+from esrgan.eval.protocol import score_image, upscale_nearest
+from esrgan.eval.results import BenchmarkResult
+from esrgan.eval.tables import atomic_write_text, fmt_number
+from esrgan.io.images import Image, write_image
+from esrgan.ops.color import rgb_to_y
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +129,6 @@ def choose_crop(
         align: the corner is a multiple of ``align`` (the scale, so LR pixels are not cut).
         border: pixels at each side that the window must avoid.
     """
-    from esrgan.ops.color import rgb_to_y
 
     h, w = hr.shape[:2]
     if size < 1 or size + 2 * border > min(h, w):
@@ -200,7 +201,6 @@ def make_comparison(
         metrics: ``{method: (psnr, ssim)}`` already computed (whole image); others are computed.
         crop_size: window side in HR pixels (default: a quarter of the short side, 16–64, multiple of scale).
     """
-    from esrgan.eval.benchmark import upscale_nearest
 
     hr = _rgb(hr)
     outs = {k: _rgb(v) for k, v in outputs.items()}
@@ -222,8 +222,6 @@ def make_comparison(
         if label in known:
             p, s = known[label]
         else:
-            from esrgan.eval.benchmark import score_image
-
             p, s, _, _ = score_image(img, hr, crop_border=border, y_rounding=y_rounding, niqe=False)
         return Panel(label, np.ascontiguousarray(img[sl]), p, s)
 
@@ -263,14 +261,6 @@ def _slug(text: str, limit: int = 40) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")[:limit] or "x"
 
 
-def _fmt(value: float | None, digits: int) -> str:
-    if value is None:
-        return "–"
-    if np.isinf(value):
-        return "∞"
-    return f"{value:.{digits}f}"
-
-
 def _zoom(crop: np.ndarray, target: int = ZOOM_TO) -> np.ndarray:
     z = max(1, target // max(crop.shape[:2]))
     return np.repeat(np.repeat(crop, z, axis=0), z, axis=1)
@@ -290,9 +280,9 @@ def _summary_html(result: BenchmarkResult) -> str:
             if s is None:
                 tds.append("<td>–</td>")
                 continue
-            text = f"{_fmt(s.psnr, 2)} / {_fmt(s.ssim, 4)}"
+            text = f"{fmt_number(s.psnr, 2)} / {fmt_number(s.ssim, 4)}"
             if with_niqe:
-                text += f" / {_fmt(s.niqe, 3)}"
+                text += f" / {fmt_number(s.niqe, 3)}"
             tds.append(f"<td>{html.escape(text)}</td>")
         rows.append(f"<tr><td>{html.escape(m)}</td>{''.join(tds)}</tr>")
     what = "PSNR / SSIM" + (" / NIQE" if with_niqe else "")
@@ -366,8 +356,6 @@ def write_html_report(
             written.
         title: page title.
     """
-    from esrgan.eval.tables import atomic_write_text
-    from esrgan.inference.image_io import Image, write_image
 
     out_dir = Path(out_dir)
     result = result_or_images if hasattr(result_or_images, "comparisons") else None
@@ -404,7 +392,7 @@ def write_html_report(
             if panel.psnr is None and panel.label == "HR":
                 metric = "PSNR / SSIM"
             else:
-                metric = f"{_fmt(panel.psnr, 2)} dB / {_fmt(panel.ssim, 4)}"
+                metric = f"{fmt_number(panel.psnr, 2)} dB / {fmt_number(panel.ssim, 4)}"
             figures.append(
                 f'<figure><img src="{quote(rel)}" width="{zoomed.shape[1]}" height="{zoomed.shape[0]}" '
                 f'alt="{html.escape(panel.label, quote=True)}">'

@@ -36,13 +36,29 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from esrgan.errors import ConfigError, EsrganError
-from esrgan.eval.benchmark import BenchmarkResult, BenchmarkSettings, ImageScore, summarize
+from esrgan.eval.benchmark import BenchmarkSettings, normalise_datasets, run_benchmark
+from esrgan.eval.protocol import upscale_bicubic
+from esrgan.eval.report import choose_crop
+from esrgan.eval.results import BenchmarkResult, ImageScore, summarize
+from esrgan.eval.tables import (
+    csv_value,
+    fmt_number,
+    json_number,
+    json_record,
+    markdown_table,
+    md_escape,
+    protocol_line,
+    score_from_strings,
+    write_output,
+)
+from esrgan.inference.upscaler import Upscaler
+from esrgan.io.folders import list_images
+from esrgan.weights import interpolate_models, load_model
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from esrgan.inference.upscaler import Upscaler
 
 logger = logging.getLogger(__name__)
 
@@ -339,7 +355,6 @@ class _ImageInterpolation:
 def _find_crop_image(
     requested: str | None, specs: Sequence[Any]
 ) -> tuple[str, str, Path]:  # (dataset, stem, hr path)
-    from esrgan.eval.benchmark import list_images
 
     listing = {spec.name: list_images(spec.hr_dir) for spec in specs}
     if requested is None:
@@ -405,8 +420,6 @@ class _CropCollector:
     ) -> None:
         if (dataset, image) != (self.dataset, self.image):
             return
-        from esrgan.eval.benchmark import upscale_bicubic
-        from esrgan.eval.report import choose_crop
 
         height, width = hr.shape[:2]
         box = self.box
@@ -479,13 +492,10 @@ def run_sweep(
             hyperparameters).
         EsrganError / ImageError: as :func:`~esrgan.eval.benchmark.run_benchmark`.
     """
-    from esrgan.eval.benchmark import _normalise_datasets, run_benchmark
-    from esrgan.inference.upscaler import Upscaler
-    from esrgan.weights import interpolate_models, load_model
 
     settings = settings or SweepSettings()
     alphas = check_alphas(alphas)
-    specs = _normalise_datasets(datasets)
+    specs = normalise_datasets(datasets)
     crop_box = None if settings.crop_box is None else _valid_box(settings.crop_box)
 
     # Load on the CPU and blend there; each Upscaler moves its model to the device. The network
@@ -567,16 +577,14 @@ def run_sweep(
 
 
 def _protocol(settings: Mapping[str, Any]) -> str:
-    from esrgan.eval.tables import _protocol_line
 
     bench = settings.get("benchmark", {})
-    line = _protocol_line(dict(bench)) if isinstance(bench, Mapping) else ""
+    line = protocol_line(dict(bench)) if isinstance(bench, Mapping) else ""
     return (line + "; " if line else "") + "NIQE (MATLAB niqe_release) of the SR, same crop: lower is better"
 
 
 def to_markdown(result: SweepResult) -> str:
     """Header (models, formulas, protocol) and one table per dataset: interpolation × α → PSNR, SSIM, NIQE."""
-    from esrgan.eval.tables import _fmt, _md_escape, _table
 
     s = result.settings
     out = [
@@ -593,40 +601,45 @@ def to_markdown(result: SweepResult) -> str:
     for d in result.datasets():
         mine = [r for r in rows if r.dataset == d]
         n = mine[0].images if mine else 0
-        out += [f"## {_md_escape(d)} ({n} images)", ""]
+        out += [f"## {md_escape(d)} ({n} images)", ""]
         body = [
-            [r.interpolation, f"{r.alpha:g}", _fmt(r.psnr, 4), _fmt(r.ssim, 4), _fmt(r.niqe, 4)] for r in mine
+            [
+                r.interpolation,
+                f"{r.alpha:g}",
+                fmt_number(r.psnr, 4),
+                fmt_number(r.ssim, 4),
+                fmt_number(r.niqe, 4),
+            ]
+            for r in mine
         ]
-        out += [_table(["interpolation", "α", "PSNR", "SSIM", "NIQE"], body), ""]
+        out += [markdown_table(["interpolation", "α", "PSNR", "SSIM", "NIQE"], body), ""]
     return "\n".join(out)
 
 
 def to_csv(result: SweepResult) -> str:
     """One row per dataset × interpolation × α, full precision (``repr``), empty NIQE when undefined."""
-    from esrgan.eval.tables import _csv_value
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_FIELDS)
     for r in result.rows():
-        writer.writerow([_csv_value(getattr(r, f)) for f in CSV_FIELDS])
+        writer.writerow([csv_value(getattr(r, f)) for f in CSV_FIELDS])
     return buf.getvalue()
 
 
 def to_json(result: SweepResult) -> str:
     """Settings, the rows and the per-image scores (with their interpolation and α) as strict JSON."""
-    from esrgan.eval.tables import _json_number, _record
 
     by_name = {method_name(k, a): (k, a) for k in INTERPOLATIONS for a in result.alphas}
     images = []
     for sc in result.benchmark.scores:
         kind, alpha = by_name[sc.method]
-        images.append({"interpolation": kind, "alpha": alpha, **_record(sc)})
+        images.append({"interpolation": kind, "alpha": alpha, **json_record(sc)})
     doc = {
         "format": JSON_FORMAT,
         "settings": result.settings,
         "alphas": list(result.alphas),
-        "rows": [{k: _json_number(v) for k, v in vars(r).items()} for r in result.rows()],
+        "rows": [{k: json_number(v) for k, v in vars(r).items()} for r in result.rows()],
         "images": images,
     }
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n"
@@ -634,7 +647,6 @@ def to_json(result: SweepResult) -> str:
 
 def read_sweep(path: str | os.PathLike[str]) -> SweepResult:
     """A :class:`SweepResult` (without the crop) back from ``sweep.json``, e.g. to redraw the plot."""
-    from esrgan.eval.tables import _score_from_strings
 
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -645,7 +657,7 @@ def read_sweep(path: str | os.PathLike[str]) -> SweepResult:
     scores = []
     for rec in doc["images"]:
         rec = {k: v for k, v in rec.items() if k not in ("interpolation", "alpha")}
-        scores.append(_score_from_strings(rec))
+        scores.append(score_from_strings(rec))
     settings = doc["settings"]
     bench = BenchmarkResult(scores=scores, settings=settings.get("benchmark", {}))
     return SweepResult(alphas=tuple(float(a) for a in doc["alphas"]), benchmark=bench, settings=settings)
@@ -861,7 +873,6 @@ def write_sweep(
     is written atomically; nothing is written if one exists and ``overwrite`` is false (checked up front),
     and everything is rendered before the first file is written.
     """
-    from esrgan.eval.tables import write_output
 
     grid = result.crop is not None
     paths = check_sweep_writable(out_dir, overwrite=overwrite, plot=plot, grid=grid)

@@ -26,7 +26,7 @@ from typing import Any
 
 from esrgan import _fs as fs
 from esrgan.errors import EsrganError
-from esrgan.eval.benchmark import BenchmarkResult, ImageScore, MethodSummary
+from esrgan.eval.results import BenchmarkResult, ImageScore, MethodSummary
 
 __all__ = [
     "CSV_FIELDS",
@@ -76,23 +76,22 @@ def write_output(path: str | Path, data: bytes, *, overwrite: bool = False) -> N
 # Markdown
 
 
-def _fmt(value: float | None, digits: int) -> str:
-    if value is None:
+def fmt_number(value: float | None, digits: int = 3) -> str:
+    """A score for a table: `digits` decimals; "–" for a missing value (None or NaN), "inf" / "-inf"."""
+    if value is None or math.isnan(value):
         return "–"
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
-    if math.isnan(value):
-        return "nan"
     return f"{value:.{digits}f}"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
 
 
-def _md_escape(text: str) -> str:
+def md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
@@ -104,22 +103,22 @@ def summary_markdown(result: BenchmarkResult) -> str:
     datasets = result.datasets()
     rows = []
     for m in result.methods():
-        row = [_md_escape(m)]
+        row = [md_escape(m)]
         for d in datasets:
             s = cells.get((m, d))
             if s is None:
                 row.append("–")
                 continue
-            text = f"{_fmt(s.psnr, 2)} / {_fmt(s.ssim, 4)}"
+            text = f"{fmt_number(s.psnr, 2)} / {fmt_number(s.ssim, 4)}"
             if with_niqe:
-                text += f" / {_fmt(s.niqe, 3)}"
+                text += f" / {fmt_number(s.niqe, 3)}"
             row.append(text)
         rows.append(row)
     what = "PSNR / SSIM" + (" / NIQE" if with_niqe else "")
-    return _table([what, *(_md_escape(d) for d in datasets)], rows)
+    return markdown_table([what, *(md_escape(d) for d in datasets)], rows)
 
 
-def _protocol_line(settings: dict[str, Any]) -> str:
+def protocol_line(settings: dict[str, Any]) -> str:
     parts = []
     if settings.get("scale") is not None:
         parts.append(f"×{settings['scale']}")
@@ -134,27 +133,27 @@ def _protocol_line(settings: dict[str, Any]) -> str:
 def to_markdown(result: BenchmarkResult, *, title: str = "Results") -> str:
     """The whole Markdown document (module docstring)."""
     out = [f"# {title}", ""]
-    protocol = _protocol_line(result.settings)
+    protocol = protocol_line(result.settings)
     if protocol:
         out += [protocol + ". Means over images; RMSE is PIRM's sqrt(mean MSE) on rounded Y.", ""]
     out += ["## Summary", "", summary_markdown(result), ""]
     summaries = result.summaries()
     for d in result.datasets():
-        out += [f"## {_md_escape(d)}", ""]
+        out += [f"## {md_escape(d)}", ""]
         rows = [
             [
-                _md_escape(s.method),
+                md_escape(s.method),
                 str(s.images),
-                _fmt(s.psnr, 4),
-                _fmt(s.ssim, 4),
-                _fmt(s.niqe, 4),
-                _fmt(s.rmse, 4),
-                _fmt(s.seconds, 4),
+                fmt_number(s.psnr, 4),
+                fmt_number(s.ssim, 4),
+                fmt_number(s.niqe, 4),
+                fmt_number(s.rmse, 4),
+                fmt_number(s.seconds, 4),
             ]
             for s in summaries
             if s.dataset == d
         ]
-        out += [_table(["method", "images", "PSNR", "SSIM", "NIQE", "RMSE", "s/img"], rows), ""]
+        out += [markdown_table(["method", "images", "PSNR", "SSIM", "NIQE", "RMSE", "s/img"], rows), ""]
         methods = [s.method for s in summaries if s.dataset == d]
         per_image: dict[str, dict[str, ImageScore]] = {}
         for sc in result.scores:
@@ -162,13 +161,13 @@ def to_markdown(result: BenchmarkResult, *, title: str = "Results") -> str:
                 per_image.setdefault(sc.image, {})[sc.method] = sc
         img_rows = []
         for image, by_method in per_image.items():
-            row = [_md_escape(image)]
+            row = [md_escape(image)]
             for m in methods:
                 sc = by_method.get(m)
-                row.append("–" if sc is None else f"{_fmt(sc.psnr, 4)} / {_fmt(sc.ssim, 4)}")
+                row.append("–" if sc is None else f"{fmt_number(sc.psnr, 4)} / {fmt_number(sc.ssim, 4)}")
             img_rows.append(row)
-        out += [f"Per image (PSNR / SSIM), {_md_escape(d)}:", ""]
-        out += [_table(["image", *(_md_escape(m) for m in methods)], img_rows), ""]
+        out += [f"Per image (PSNR / SSIM), {md_escape(d)}:", ""]
+        out += [markdown_table(["image", *(md_escape(m) for m in methods)], img_rows), ""]
     return "\n".join(out)
 
 
@@ -176,7 +175,7 @@ def to_markdown(result: BenchmarkResult, *, title: str = "Results") -> str:
 # CSV
 
 
-def _csv_value(value: Any) -> str:
+def csv_value(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
@@ -190,11 +189,11 @@ def to_csv(result: BenchmarkResult) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_FIELDS)
     for s in result.scores:
-        writer.writerow([_csv_value(getattr(s, f)) for f in CSV_FIELDS])
+        writer.writerow([csv_value(getattr(s, f)) for f in CSV_FIELDS])
     return buf.getvalue()
 
 
-def _score_from_strings(row: dict[str, Any]) -> ImageScore:
+def score_from_strings(row: dict[str, Any]) -> ImageScore:
     def num(key: str) -> float | None:
         v = row.get(key)
         if v is None or v == "":
@@ -218,21 +217,21 @@ def _score_from_strings(row: dict[str, Any]) -> ImageScore:
 def read_csv(path: str | Path) -> list[ImageScore]:
     """Per-image scores back from a CSV written by :func:`to_csv`."""
     with open(path, encoding="utf-8", newline="") as f:
-        return [_score_from_strings(row) for row in csv.DictReader(f)]
+        return [score_from_strings(row) for row in csv.DictReader(f)]
 
 
 # --------------------------------------------------------------------------------------------------
 # JSON
 
 
-def _json_number(value: float | int | None) -> float | int | str | None:
+def json_number(value: float | int | None) -> float | int | str | None:
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     return value
 
 
-def _record(obj: ImageScore | MethodSummary) -> dict[str, Any]:
-    return {k: _json_number(v) for k, v in vars(obj).items()}
+def json_record(obj: ImageScore | MethodSummary) -> dict[str, Any]:
+    return {k: json_number(v) for k, v in vars(obj).items()}
 
 
 def to_json(result: BenchmarkResult) -> str:
@@ -240,8 +239,8 @@ def to_json(result: BenchmarkResult) -> str:
     doc = {
         "format": JSON_FORMAT,
         "settings": result.settings,
-        "summary": [_record(s) for s in result.summaries()],
-        "images": [_record(s) for s in result.scores],
+        "summary": [json_record(s) for s in result.summaries()],
+        "images": [json_record(s) for s in result.scores],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n"
 
@@ -254,7 +253,7 @@ def read_json(path: str | Path) -> BenchmarkResult:
         raise EsrganError(f"{path}: not a readable results file ({e})") from e
     if not isinstance(doc, dict) or doc.get("format") != JSON_FORMAT:
         raise EsrganError(f"{path}: not an esrgan results file (expected format {JSON_FORMAT!r})")
-    return BenchmarkResult(scores=[_score_from_strings(r) for r in doc["images"]], settings=doc["settings"])
+    return BenchmarkResult(scores=[score_from_strings(r) for r in doc["images"]], settings=doc["settings"])
 
 
 # --------------------------------------------------------------------------------------------------

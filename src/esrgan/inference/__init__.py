@@ -18,14 +18,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _LAZY = {
-    "Image": "esrgan.inference.image_io",
-    "read_image": "esrgan.inference.image_io",
-    "write_image": "esrgan.inference.image_io",
+    "Image": "esrgan.io.images",
+    "read_image": "esrgan.io.images",
+    "write_image": "esrgan.io.images",
     "Tile": "esrgan.inference.tiling",
     "plan_tiles": "esrgan.inference.tiling",
     "tiled_forward": "esrgan.inference.tiling",
     "tiled_forward_bands": "esrgan.inference.tiling",
-    "PngStreamWriter": "esrgan.inference.png_stream",
+    "PngStreamWriter": "esrgan.io.png_stream",
     "STREAM_THRESHOLD_PIXELS": "esrgan.inference.streaming",
     "needs_streaming": "esrgan.inference.streaming",
     "upscale_to_png": "esrgan.inference.streaming",
@@ -71,13 +71,13 @@ __all__ = [
 
 if TYPE_CHECKING:
     from esrgan.inference.files import Shard, UpscaleSummary, collect_inputs, output_path, upscale_files
-    from esrgan.inference.image_io import Image, read_image, write_image
     from esrgan.inference.manifest import Recipe, read_manifest, recipe_for
     from esrgan.inference.onnx_backend import OnnxModel, export_onnx, quantize_onnx_int8
-    from esrgan.inference.png_stream import PngStreamWriter
     from esrgan.inference.streaming import STREAM_THRESHOLD_PIXELS, needs_streaming, upscale_to_png
     from esrgan.inference.tiling import Tile, plan_tiles, tiled_forward, tiled_forward_bands
     from esrgan.inference.upscaler import Upscaler
+    from esrgan.io.images import Image, read_image, write_image
+    from esrgan.io.png_stream import PngStreamWriter
 
 
 def __getattr__(name: str) -> Any:

@@ -47,21 +47,20 @@ from tqdm import tqdm
 
 from esrgan._fs import temporary_file_target
 from esrgan.errors import ConfigError, EsrganError
-from esrgan.inference.image_io import (
+from esrgan.inference.manifest import ManifestRecord, ManifestWriter, Recipe, read_manifest
+from esrgan.inference.streaming import check_output_size, needs_streaming, upscale_to_png
+from esrgan.inference.upscaler import Upscaler
+from esrgan.io.folders import IMAGE_EXTENSIONS, is_image_name
+from esrgan.io.images import (
     WRITE_FORMATS,
     Image,
     check_writable,
     read_image,
     write_image,
 )
-from esrgan.inference.manifest import ManifestRecord, ManifestWriter, Recipe, read_manifest
-from esrgan.inference.streaming import check_output_size, needs_streaming, upscale_to_png
-from esrgan.inference.upscaler import Upscaler
 
 logger = logging.getLogger(__name__)
 
-# Extensions picked up from folders and glob patterns.
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
 _GLOB_CHARS = frozenset("*?[")
 
 # Decoded images waiting for the model, and upscaled images waiting to be encoded (they are scale² larger).
@@ -157,10 +156,6 @@ def shard_device(environ: Mapping[str, str] | None = None) -> str | None:
 # inputs and names
 
 
-def _is_image_name(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
-
-
 def collect_inputs(specs: list[str]) -> list[Path]:
     """Expand files, folders (non-recursive) and glob patterns into a sorted-per-spec, de-duplicated file
     list.
@@ -171,7 +166,7 @@ def collect_inputs(specs: list[str]) -> list[Path]:
     for spec in specs:
         path = Path(spec)
         if path.is_dir():
-            matches = sorted(p for p in path.iterdir() if p.is_file() and _is_image_name(p))
+            matches = sorted(p for p in path.iterdir() if p.is_file() and is_image_name(p))
             if not matches:
                 logger.warning("no images in folder %s", path)
         elif path.is_file():
@@ -181,9 +176,7 @@ def collect_inputs(specs: list[str]) -> list[Path]:
                 f"{spec}: not a regular file or folder ({_file_kind(path)}); give an image file"
             )
         elif _GLOB_CHARS & set(spec):
-            matches = sorted(
-                Path(p) for p in glob.glob(spec) if Path(p).is_file() and _is_image_name(Path(p))
-            )
+            matches = sorted(Path(p) for p in glob.glob(spec) if Path(p).is_file() and is_image_name(Path(p)))
             if not matches:
                 logger.warning("no images match %s", spec)
         else:

@@ -49,6 +49,7 @@ import torch
 from torch import nn
 
 from esrgan.errors import ConfigError, EsrganError, WeightsError
+from esrgan.io.folders import list_images
 from esrgan.weights.io import ARCH_KEY, HPARAMS_KEY, write_atomically
 
 logger = logging.getLogger(__name__)
@@ -444,8 +445,6 @@ def calibration_batches(
     if max_images < 1 or patch_size < 1:
         raise ConfigError(f"max_images and patch_size must be >= 1, got {max_images} and {patch_size}")
     if isinstance(images, str | os.PathLike):
-        from esrgan.eval.benchmark import list_images
-
         folder = Path(images)
         items: list[Any] = [folder] if folder.is_file() else list(list_images(folder))
     else:
@@ -490,7 +489,7 @@ def _calibration_pixels(item: str | os.PathLike[str] | np.ndarray) -> np.ndarray
         if array.ndim == 3 and array.shape[2] in (2, 4):
             array = array[:, :, :-1]
     else:
-        from esrgan.inference.image_io import read_image
+        from esrgan.io.images import read_image
 
         array = read_image(item).pixels
     if array.ndim == 2:

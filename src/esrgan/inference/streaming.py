@@ -27,9 +27,9 @@ import os
 from pathlib import Path
 
 from esrgan.errors import ImageError
-from esrgan.inference.image_io import WRITE_FORMATS, Image, output_format
-from esrgan.inference.png_stream import PngStreamWriter
 from esrgan.inference.upscaler import MAX_IN_MEMORY_OUTPUT_PIXELS, Upscaler
+from esrgan.io.images import WRITE_FORMATS, Image, output_format
+from esrgan.io.png_stream import PngStreamWriter
 
 logger = logging.getLogger(__name__)
 

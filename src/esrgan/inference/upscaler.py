@@ -37,9 +37,9 @@ from PIL import Image as PILImage
 from torch import nn
 
 from esrgan.errors import ConfigError, EsrganError
-from esrgan.inference.image_io import Image
 from esrgan.inference.runner import ModelRunner, Precision
 from esrgan.inference.tiling import tiled_forward, tiled_forward_bands
+from esrgan.io.images import Image
 from esrgan.ops.matlab_resize import StreamingResize, resize_to
 from esrgan.precision import PRECISION_CHOICES, resolve_precision
 

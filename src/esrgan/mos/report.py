@@ -39,6 +39,7 @@ import numpy as np
 
 from esrgan._fs import atomic_write_bytes, atomic_write_text
 from esrgan.errors import EsrganError
+from esrgan.eval.tables import fmt_number
 from esrgan.mos import db
 from esrgan.mos.study import HR, NEAREST, REFERENCE_METHODS, Study, load_study
 
@@ -401,10 +402,6 @@ def plot_distribution(report: MosReport, path: Path) -> bool:
     return True
 
 
-def _fmt(x: float | None, digits: int = 3) -> str:
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
-
-
 def _p(x: float | None) -> str:
     if x is None:
         return "–"
@@ -413,7 +410,13 @@ def _p(x: float | None) -> str:
 
 def _tables(report: MosReport) -> list[tuple[str, list[str], list[list[str]]]]:
     mos_rows = [
-        [_label(m.method), _fmt(m.mean), f"[{_fmt(m.ci_low)}, {_fmt(m.ci_high)}]", str(m.n), _fmt(m.std)]
+        [
+            _label(m.method),
+            fmt_number(m.mean),
+            f"[{fmt_number(m.ci_low)}, {fmt_number(m.ci_high)}]",
+            str(m.n),
+            fmt_number(m.std),
+        ]
         + [f"{100 * c / m.n:.0f}%" if m.n else "–" for c in m.counts]
         for m in report.mos
     ]
@@ -423,8 +426,8 @@ def _tables(report: MosReport) -> list[tuple[str, list[str], list[list[str]]]]:
             _label(t.b),
             str(t.n_pairs),
             str(t.n_nonzero),
-            _fmt(t.mean_diff),
-            _fmt(t.statistic, 1),
+            fmt_number(t.mean_diff),
+            fmt_number(t.statistic, 1),
             _p(t.p_value),
             _p(t.p_holm),
             t.test,
@@ -435,8 +438,8 @@ def _tables(report: MosReport) -> list[tuple[str, list[str], list[list[str]]]]:
         [
             c.rater,
             f"{c.votes} / {c.total}",
-            _fmt(c.nearest_mean, 2),
-            _fmt(c.hr_mean, 2),
+            fmt_number(c.nearest_mean, 2),
+            fmt_number(c.hr_mean, 2),
             {True: "ok", False: "check", None: "–"}[c.ok],
         ]
         for c in report.calibration
@@ -499,8 +502,8 @@ def _markdown(report: MosReport, study: Study, plot: str | None) -> str:
             lines += [
                 "## Rater agreement",
                 "",
-                f"Krippendorff's alpha: ordinal {_fmt(report.alpha_ordinal)}, interval "
-                f"{_fmt(report.alpha_interval)}.",
+                f"Krippendorff's alpha: ordinal {fmt_number(report.alpha_ordinal)}, interval "
+                f"{fmt_number(report.alpha_interval)}.",
                 "",
             ]
     lines += ["## Statistics used", ""] + [f"- {note}" for note in _method_notes(report)] + [""]
@@ -531,8 +534,9 @@ def _html(report: MosReport, study: Study, plot: str | None) -> str:
             parts.append(f"<p><img src='{e(plot)}' alt='score distribution per method'></p>")
         if i == 1:
             parts.append(
-                f"<h2>Rater agreement</h2><p>Krippendorff's alpha: ordinal {_fmt(report.alpha_ordinal)}, "
-                f"interval {_fmt(report.alpha_interval)}.</p>"
+                "<h2>Rater agreement</h2><p>Krippendorff's alpha: "
+                f"ordinal {fmt_number(report.alpha_ordinal)}, "
+                f"interval {fmt_number(report.alpha_interval)}.</p>"
             )
     parts.append("<h2>Statistics used</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in _method_notes(report)))
     parts.append("</ul></body></html>\n")

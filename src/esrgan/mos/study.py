@@ -39,6 +39,11 @@ from pathlib import Path
 import numpy as np
 
 from esrgan.errors import EsrganError
+from esrgan.eval.evaluate import pair_folders
+from esrgan.eval.protocol import match_by_stem, name_list, read_uint8, upscale_nearest
+from esrgan.io.folders import list_images
+from esrgan.mos.db import init_db
+from esrgan.ops.matlab_resize import downscale_uint8
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +144,7 @@ def rater_order(study: Study, rater_id: str) -> list[str]:
 # creating a study
 
 
-def _check_method_names(methods: Mapping[str, str | Path]) -> None:
+def _check_methodname_list(methods: Mapping[str, str | Path]) -> None:
     if not methods:
         raise EsrganError("a study needs at least one method (--method NAME=DIR)")
     seen: dict[str, str] = {}
@@ -156,7 +161,6 @@ def _check_method_names(methods: Mapping[str, str | Path]) -> None:
 
 
 def _pair_method(name: str, folder: Path, hr_dir: Path) -> dict[str, Path]:
-    from esrgan.eval.evaluate import pair_folders
 
     try:
         return {stem: sr for stem, sr, _ in pair_folders(folder, hr_dir)}
@@ -165,7 +169,6 @@ def _pair_method(name: str, folder: Path, hr_dir: Path) -> dict[str, Path]:
 
 
 def _pair_lr(lr_dir: Path, hr_files: Sequence[Path]) -> dict[str, Path]:
-    from esrgan.eval.benchmark import _names, list_images, match_by_stem
 
     stems = [p.stem for p in hr_files]
     matched, unmatched = match_by_stem(stems, list_images(lr_dir))
@@ -173,9 +176,9 @@ def _pair_lr(lr_dir: Path, hr_files: Sequence[Path]) -> dict[str, Path]:
     if unmatched or missing:
         parts = []
         if unmatched:
-            parts.append(f"{len(unmatched)} LR file(s) match no HR image: {_names(unmatched)}")
+            parts.append(f"{len(unmatched)} LR file(s) match no HR image: {name_list(unmatched)}")
         if missing:
-            parts.append(f"no LR file for {len(missing)} HR image(s): {_names(missing)}")
+            parts.append(f"no LR file for {len(missing)} HR image(s): {name_list(missing)}")
         raise EsrganError(
             f"--nearest-from {lr_dir}: {'; '.join(parts)} (files pair by name: baby.png ↔ babyx4.png)"
         )
@@ -183,7 +186,6 @@ def _pair_lr(lr_dir: Path, hr_files: Sequence[Path]) -> dict[str, Path]:
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    from esrgan.eval.benchmark import read_uint8
 
     pixels, _ = read_uint8(path)  # H×W×3 uint8, gray replicated, alpha dropped
     return pixels
@@ -203,8 +205,6 @@ def _fit_hr(hr: np.ndarray, shape: tuple[int, int], hr_path: Path, what: str) ->
 
 def _nearest_version(hr: np.ndarray, lr_path: Path | None, scale: int, hr_path: Path) -> np.ndarray:
     """The LR (read, or made from ``hr`` by MATLAB bicubic) enlarged ×scale by pixel replication."""
-    from esrgan.eval.benchmark import upscale_nearest
-    from esrgan.ops.matlab_resize import downscale_uint8
 
     h, w = hr.shape[:2]
     if lr_path is None:
@@ -262,7 +262,6 @@ def create_study(
         EsrganError: unmatched or missing files (listed by name), sizes that disagree, a bad method name, an
             existing non-empty ``study_dir``.
     """
-    from esrgan.eval.benchmark import list_images
 
     study_dir = Path(study_dir)
     if study_dir.exists() and (not study_dir.is_dir() or any(study_dir.iterdir())):
@@ -271,7 +270,7 @@ def create_study(
         raise EsrganError(f"scale must be a positive integer, got {scale!r}")
     if calibration_count < 1:
         raise EsrganError(f"calibration_count must be at least 1, got {calibration_count}")
-    _check_method_names(methods)
+    _check_methodname_list(methods)
     hr_dir = Path(hr_dir)
     hr_files = list_images(hr_dir)
     pairs = {name: _pair_method(name, Path(folder), hr_dir) for name, folder in methods.items()}
@@ -359,8 +358,6 @@ def create_study(
             ],
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", "utf-8")
-        from esrgan.mos.db import init_db
-
         init_db(tmp / DATABASE, study_id=f"{seed}:{manifest['created']}")
         if study_dir.exists():
             study_dir.rmdir()  # empty, checked above

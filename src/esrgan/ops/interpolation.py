@@ -67,7 +67,7 @@ def interpolate_image_folders(
     output keeps A's ICC profile and EXIF. A file of A without a partner in B, or one that does not match it,
     is skipped with the reason (the others are still written); no image in A at all is an error.
     """
-    from esrgan.inference.image_io import WRITE_FORMATS, Image, read_image, write_image
+    from esrgan.io.images import WRITE_FORMATS, Image, read_image, write_image
 
     alpha = _check_alpha(alpha)
     a_dir, b_dir, out_dir = Path(a_dir), Path(b_dir), Path(out_dir)

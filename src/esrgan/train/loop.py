@@ -240,7 +240,7 @@ def validate(
     The output is clamped and rounded to 8 bits first (what a saved image holds). The first `num_samples`
     outputs are written to `sample_dir` as PNG.
     """
-    from esrgan.inference.image_io import Image, write_image
+    from esrgan.io.images import Image, write_image
     from esrgan.metrics import psnr_torch, ssim_torch
 
     was_training = model.training

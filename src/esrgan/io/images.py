@@ -176,7 +176,7 @@ def _check_size(path: Path, width: int, height: int) -> None:
         raise ImageError(
             f"{path}: {width}×{height} = {width * height} pixels is more than the limit of {MAX_PIXELS} "
             "(a guard against decompression bombs); if you trust the file, raise "
-            "esrgan.inference.image_io.MAX_PIXELS"
+            "esrgan.io.images.MAX_PIXELS"
         )
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from esrgan._fs import atomic_writer
 from esrgan.errors import ImageError
-from esrgan.inference.image_io import (
+from esrgan.io.images import (
     _PNG_COLOR_TYPE,
     _PNG_SIGNATURE,
     EXIF_PREFIX,
