@@ -23,8 +23,8 @@ from esrgan.eval import (
     write_html_report,
     write_tables,
 )
-from esrgan.eval.results import BenchmarkResult, ImageScore
 from esrgan.eval.report import choose_crop, make_comparison
+from esrgan.eval.results import BenchmarkResult, ImageScore
 from esrgan.eval.tables import read_csv, summary_markdown, to_markdown
 
 SCALE = 4
