@@ -326,11 +326,11 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dst", help="output weights file (.safetensors or .pth)")
     p.add_argument(
         "--layout",
-        choices=["basicsr", "esrgan", "old", "basicsr2019", "native"],
         default=None,
-        help="key names: basicsr (BasicSR/Real-ESRGAN), esrgan (ESRGAN repo), old (2018 model.N) for "
-        "RRDBNet; basicsr or basicsr2019 for MSRResNet; native for SRResNet. Default: basicsr for "
-        ".safetensors, the input's layout for .pth",
+        help="key names (each architecture lists its own; `esrgan inspect` shows a file's): basicsr "
+        "(BasicSR/Real-ESRGAN), esrgan (ESRGAN repo), old (2018 model.N) for RRDBNet; basicsr or basicsr2019 "
+        "for MSRResNet; native for SRResNet; realesrgan for SRVGGNetCompact. Default: ours for .safetensors, "
+        "the input's layout for .pth",
     )
     p.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
     p.set_defaults(run=_run_convert)

@@ -11,6 +11,8 @@ the input is space-to-depth transformed first, so a ×2 model with two up-stages
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -18,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from esrgan.archs.blocks import conv3x3, log2_int, scaled_kaiming_init
+from esrgan.archs.spec import GeneratorSpec, StateDict, module_count
 
 RESIDUAL_SCALE = 0.2  # β in the paper: every dense block and every RRDB adds 0.2 × its residual
 
@@ -159,3 +162,137 @@ def basicsr_init(model: RRDBNet) -> RRDBNet:
         if isinstance(module, nn.Conv2d) and name != "body":
             module.reset_parameters()
     return model
+
+
+# ---- weight files: key layouts and hyperparameters (esrgan.archs.spec) ------------------------------------
+#
+# basicsr  `conv_first`, `body.{i}.rdb{k}.conv{m}`, `conv_body`, `conv_up{j}`, `conv_hr`, `conv_last`
+#          (BasicSR ≥ 1.0, Real-ESRGAN, and files this toolkit writes)
+# esrgan   `conv_first`, `RRDB_trunk.{i}.RDB{k}.conv{m}`, `trunk_conv`, `upconv{j}`, `HRconv`, `conv_last`
+#          (ESRGAN repo `RRDBNet_arch.py`, the released RRDB_ESRGAN_x4.pth; BasicSR 2019)
+# old      `model.0`, `model.1.sub.{i}.RDB{k}.conv{m}.0`, `model.1.sub.{nb}`, `model.{3j}`, `model.{3n+2}`,
+#          `model.{3n+4}` (the 2018 release, "old-arch" files)
+
+_PARAMS = ("weight", "bias")
+
+
+def _identify(keys: set[str]) -> str | None:
+    if "body.0.rdb1.conv1.weight" in keys and "conv_first.weight" in keys:
+        return "basicsr"
+    if "RRDB_trunk.0.RDB1.conv1.weight" in keys:
+        return "esrgan"
+    if "model.1.sub.0.RDB1.conv1.0.weight" in keys:
+        return "old"
+    return None
+
+
+def _module_names(num_block: int, num_upsample: int) -> Iterator[str]:
+    """Our module names, in order."""
+    yield "conv_first"
+    for i in range(num_block):
+        for k in (1, 2, 3):
+            for m in range(1, 6):
+                yield f"body.{i}.rdb{k}.conv{m}"
+    yield "conv_body"
+    for j in range(1, num_upsample + 1):
+        yield f"conv_up{j}"
+    yield "conv_hr"
+    yield "conv_last"
+
+
+def _rename(name: str, layout: str, num_block: int, num_upsample: int) -> str:
+    """Our module name → the same module in `layout` (without the .weight/.bias suffix)."""
+    if layout == "basicsr":
+        return name
+    rdb = re.fullmatch(r"body\.(\d+)\.rdb(\d)\.conv(\d)", name)
+    up = re.fullmatch(r"conv_up(\d+)", name)
+    if layout == "esrgan":
+        if rdb:
+            return f"RRDB_trunk.{rdb[1]}.RDB{rdb[2]}.conv{rdb[3]}"
+        if up:
+            return f"upconv{up[1]}"
+        return {"conv_body": "trunk_conv", "conv_hr": "HRconv"}.get(name, name)
+    # old: one flattened nn.Sequential called `model`
+    if rdb:
+        return f"model.1.sub.{rdb[1]}.RDB{rdb[2]}.conv{rdb[3]}.0"
+    if up:
+        return f"model.{3 * int(up[1])}"
+    n = num_upsample
+    return {
+        "conv_first": "model.0",
+        "conv_body": f"model.1.sub.{num_block}",
+        "conv_hr": f"model.{3 * n + 2}",
+        "conv_last": f"model.{3 * n + 4}",
+    }[name]
+
+
+def _structure(keys: set[str], layout: str) -> tuple[int, int]:
+    """(num_block, num_upsample) read from the key names of a file in `layout`."""
+    if layout == "basicsr":
+        return module_count(keys, "body."), module_count(keys, "conv_up")
+    if layout == "esrgan":
+        return module_count(keys, "RRDB_trunk."), module_count(keys, "upconv")
+    subs = module_count(keys, "model.1.sub.")
+    top = max(int(m[1]) for k in keys if (m := re.match(r"model\.(\d+)\.", k)))
+    # Sequence length 3n + 5: conv, shortcut, n × (upsample, conv, lrelu), conv, lrelu, conv.
+    return subs - 1, (top + 1 - 5) // 3
+
+
+def _to_ours(sd: StateDict, layout: str) -> dict[str, Tensor]:
+    if layout == "basicsr":
+        return dict(sd)
+    num_block, num_upsample = _structure(set(sd), layout)
+    theirs_to_ours = {
+        f"{_rename(n, layout, num_block, num_upsample)}.{p}": f"{n}.{p}"
+        for n in _module_names(num_block, num_upsample)
+        for p in _PARAMS
+    }
+    unexpected = sorted(set(sd) - set(theirs_to_ours))
+    missing = sorted(set(theirs_to_ours) - set(sd))
+    if unexpected or missing:
+        raise ValueError(f"unexpected keys {unexpected[:4]}, missing keys {missing[:4]}")
+    return {theirs_to_ours[k]: v for k, v in sd.items()}
+
+
+def _from_ours(sd: StateDict, layout: str) -> dict[str, Tensor]:
+    num_block, num_upsample = _structure(set(sd), "basicsr")
+    out = {}
+    for key, value in sd.items():
+        module, _, param = key.rpartition(".")
+        out[f"{_rename(module, layout, num_block, num_upsample)}.{param}"] = value
+    return out
+
+
+def _hparams(sd: StateDict) -> dict[str, Any]:
+    num_feat, in_total = sd["conv_first.weight"].shape[:2]
+    num_out_ch = sd["conv_last.weight"].shape[0]
+    num_upsample = module_count(sd, "conv_up")
+    # Pixel-unshuffle models (Real-ESRGAN ×2/×1) see 4 or 16 × the image channels (SPEC §2.2).
+    factor = 1
+    for f in (4, 2):
+        if in_total == num_out_ch * f * f and num_upsample >= int(math.log2(f)):
+            factor = f
+            break
+    return {
+        "num_in_ch": in_total // (factor * factor),
+        "num_out_ch": num_out_ch,
+        "num_feat": num_feat,
+        "num_block": module_count(sd, "body."),
+        # Growth channels from the first dense conv, not hard-coded 32 (SPEC §2.2, spandrel's shortcut).
+        "num_grow_ch": sd["body.0.rdb1.conv1.weight"].shape[0],
+        "scale": 2**num_upsample // factor,
+        "num_upsample": num_upsample,
+    }
+
+
+GENERATOR_SPECS = (
+    GeneratorSpec(
+        name="RRDBNet",
+        model=RRDBNet,
+        layouts=("basicsr", "esrgan", "old"),
+        identify=_identify,
+        hparams=_hparams,
+        to_ours=_to_ours,
+        from_ours=_from_ours,
+    ),
+)

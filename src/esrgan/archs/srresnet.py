@@ -7,12 +7,15 @@ the Upscaler treat all models alike.
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from esrgan.archs.blocks import conv3x3, log2_int, scaled_kaiming_init
+from esrgan.archs.spec import GeneratorSpec, StateDict, module_count
 
 
 def _upsample_factors(scale: int) -> list[int]:
@@ -169,3 +172,92 @@ class MSRResNet(nn.Module):
         if base.shape[1] != out.shape[1]:
             raise ValueError("MSRResNet's global residual needs num_in_ch == num_out_ch")
         return out + base
+
+
+# ---- weight files: key layouts and hyperparameters (esrgan.archs.spec) ------------------------------------
+#
+# MSRResNet basicsr      `conv_first`, `body.{i}.conv{1,2}`, `upconv{1,2}`, `conv_hr`, `conv_last`
+#           basicsr2019  `recon_trunk.{i}` and `HRconv` instead of `body.{i}` and `conv_hr`
+# SRResNet  native       this toolkit's names (there is no community file format for the paper's SRResNet)
+
+
+def _msrresnet_identify(keys: set[str]) -> str | None:
+    if "upconv1.weight" in keys and "body.0.conv1.weight" in keys:
+        return "basicsr"
+    if "upconv1.weight" in keys and "recon_trunk.0.conv1.weight" in keys:
+        return "basicsr2019"
+    return None
+
+
+def _msrresnet_to_ours(sd: StateDict, layout: str) -> dict[str, Tensor]:
+    out = {}
+    for key, value in sd.items():
+        module, _, param = key.rpartition(".")
+        module = re.sub(r"^recon_trunk\.", "body.", module)
+        out[f"{'conv_hr' if module == 'HRconv' else module}.{param}"] = value
+    return out
+
+
+def _msrresnet_from_ours(sd: StateDict, layout: str) -> dict[str, Tensor]:
+    if layout == "basicsr":
+        return dict(sd)
+    out = {}
+    for key, value in sd.items():
+        module, _, param = key.rpartition(".")
+        module = re.sub(r"^body\.", "recon_trunk.", module)
+        out[f"{'HRconv' if module == 'conv_hr' else module}.{param}"] = value
+    return out
+
+
+def _msrresnet_hparams(sd: StateDict) -> dict[str, Any]:
+    num_feat, num_in_ch = sd["conv_first.weight"].shape[:2]
+    if "upconv2.weight" in sd:
+        scale = 4
+    else:
+        scale = {4: 2, 9: 3}[sd["upconv1.weight"].shape[0] // num_feat]
+    return {
+        "num_in_ch": num_in_ch,
+        "num_out_ch": sd["conv_last.weight"].shape[0],
+        "num_feat": num_feat,
+        "num_block": module_count(sd, "body."),
+        "scale": scale,
+    }
+
+
+def _srresnet_identify(keys: set[str]) -> str | None:
+    return "native" if "act_first.weight" in keys and "conv_first.weight" in keys else None
+
+
+def _srresnet_hparams(sd: StateDict) -> dict[str, Any]:
+    num_feat, num_in_ch = sd["conv_first.weight"].shape[:2]
+    scale = 1
+    for j in range(module_count(sd, "upsample.")):
+        scale *= math.isqrt(sd[f"upsample.{j}.conv.weight"].shape[0] // num_feat)
+    return {
+        "num_in_ch": num_in_ch,
+        "num_out_ch": sd["conv_last.weight"].shape[0],
+        "num_feat": num_feat,
+        "num_block": module_count(sd, "body."),
+        "scale": scale,
+        "use_bn": "bn_body.weight" in sd,
+    }
+
+
+GENERATOR_SPECS = (
+    GeneratorSpec(
+        name="MSRResNet",
+        model=MSRResNet,
+        layouts=("basicsr", "basicsr2019"),
+        identify=_msrresnet_identify,
+        hparams=_msrresnet_hparams,
+        to_ours=_msrresnet_to_ours,
+        from_ours=_msrresnet_from_ours,
+    ),
+    GeneratorSpec(
+        name="SRResNet",
+        model=SRResNet,
+        layouts=("native",),
+        identify=_srresnet_identify,
+        hparams=_srresnet_hparams,
+    ),
+)
