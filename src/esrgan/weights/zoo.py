@@ -75,6 +75,19 @@ MODEL_ZOO: dict[str, ZooEntry] = {
             sha256="f872d837d3c90ed2e05227bed711af5671a6fd1c9f7d7e91c911a61f155e99da",
             size=17_938_799,
         ),
+        ZooEntry(
+            "realesr-general-x4v3",
+            "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.2.5.0/realesr-general-x4v3.pth",
+            "realesr-general-x4v3.pth",
+            "Real-ESRGAN's fast general model (SRVGGNetCompact, 64 features, 32 convs, ×4); the CPU choice",
+            size=4_885_111,
+        ),
+        ZooEntry(
+            "realesr-animevideov3",
+            "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.2.5.0/realesr-animevideov3.pth",
+            "realesr-animevideov3.pth",
+            "Real-ESRGAN's fast anime-video model (SRVGGNetCompact, 64 features, 16 convs, ×4)",
+        ),
     )
 }
 
