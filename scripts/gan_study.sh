@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Issue 11's GAN-stage study: every arm fine-tunes esrgan_lite_psnr_x4 for the same number of iterations
+# (configs/esrgan_lite_gan_x4.yaml), then is scored on Set5/Set14 (PSNR, SSIM, NIQE) into runs/gan_study/.
+# Run from the repository root with nothing else on the CPU; about 15-30 minutes an arm on 2 cores.
+#   scripts/gan_study.sh              # every arm
+#   scripts/gan_study.sh fm ldl       # some arms
+set -u
+declare -A ARMS=(
+  [base]=""
+  [fm]="loss.feature_matching.weight=1"
+  [ldl]="loss.artifact.weight=1"
+  [unet]="discriminator.arch=UNetDiscriminatorSN"
+  [rvgg]="loss.perceptual.vgg_init=random loss.perceptual.weight=1 loss.perceptual.layers=[conv1_2,conv2_2,conv3_4,conv4_4,conv5_4] loss.perceptual.layer_weights=[0.1,0.1,1,1,1]"
+)
+names=("$@")
+[ ${#names[@]} -eq 0 ] && names=(base fm ldl unet rvgg)
+mkdir -p runs/gan_study
+for arm in "${names[@]}"; do
+  [ -n "${ARMS[$arm]+x}" ] || { echo "unknown arm $arm (known: ${!ARMS[*]})"; exit 2; }
+  run="runs/gan_study/$arm"
+  start=$SECONDS
+  # shellcheck disable=SC2086  # the overrides are words
+  esrgan train configs/esrgan_lite_gan_x4.yaml --run-dir "$run" ${ARMS[$arm]} > "$run.log" 2>&1 || { echo "$arm failed"; continue; }
+  echo "$arm: $((SECONDS - start)) s" | tee -a runs/gan_study/wall.txt
+  esrgan benchmark -m "$run/models/net_g_final.safetensors" -m bicubic -d Set5=../shared/data/Set5 \
+    -d Set14=../shared/data/Set14 -o "runs/gan_study/$arm-bench" --overwrite -q > /dev/null
+done
