@@ -345,6 +345,266 @@ def _remove_run_without_results(run_dir: Path) -> None:
     logger.info("removed %s: the run failed before saving anything", run_dir)
 
 
+@dataclass
+class _Models:
+    """A run's trainable state: networks, optimizers, EMA, precision. Saved and restored as one
+    (`checkpoint` / `restore`), so the checkpoint format has one home."""
+
+    G: nn.Module
+    D: nn.Module | None
+    losses: GeneratorLosses | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer | None
+    ema: ModelEMA | None
+    precision: Precision
+    precision_name: str
+    memory_format: torch.memory_format
+
+    @property
+    def exported(self) -> nn.Module:
+        """The generator a run exports and validates: the EMA copy when there is one."""
+        return self.ema.module if self.ema is not None else self.G
+
+    def set_learning_rates(self, step: int, cfg: ExperimentConfig) -> float:
+        """Set the schedule's rates for update `step + 1`; returns G's."""
+        lr_g = learning_rate(step, cfg.optim.lr_g, cfg.schedule)
+        for group in self.opt_g.param_groups:
+            group["lr"] = lr_g
+        if self.opt_d is not None:
+            for group in self.opt_d.param_groups:
+                group["lr"] = learning_rate(step, cfg.optim.lr_d, cfg.schedule)
+        return lr_g
+
+    def checkpoint(self, step: int, cfg: ExperimentConfig, world_size: int) -> dict[str, Any]:
+        return {
+            "step": step,
+            "config": config_to_dict(cfg),
+            "generator": self.G.state_dict(),
+            "discriminator": self.D.state_dict() if self.D is not None else None,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict() if self.opt_d is not None else None,
+            "scaler": self.precision.scaler.state_dict() if self.precision.scaler is not None else None,
+            "rng": rng_state(),
+            "data": {
+                "position": step,
+                "batch_size": cfg.data.batch_size,
+                "world_size": world_size,
+                "seed": cfg.train.seed,
+            },
+        }
+
+    def restore(self, checkpoint: dict[str, Any], run_dir: Path) -> int:
+        """Load everything `checkpoint` wrote (the RNG states included); returns its step."""
+        try:
+            self.G.load_state_dict(checkpoint["generator"])
+            if self.D is not None:
+                self.D.load_state_dict(checkpoint["discriminator"])
+            if self.ema is not None:
+                self.ema.load_state_dict(checkpoint["ema"])
+            self.opt_g.load_state_dict(checkpoint["opt_g"])
+            if self.opt_d is not None:
+                self.opt_d.load_state_dict(checkpoint["opt_d"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+            raise EsrganError(
+                f"the checkpoint in {run_dir} does not fit this config ({str(exc).splitlines()[0]}); "
+                "use the original config, another --run-dir, or --no-resume"
+            ) from None
+        if self.precision.scaler is not None and checkpoint.get("scaler"):
+            self.precision.scaler.load_state_dict(checkpoint["scaler"])
+        set_rng_state(checkpoint["rng"])
+        return int(checkpoint["step"])
+
+
+def _build_models(cfg: ExperimentConfig, device: torch.device, *, fresh: bool) -> _Models:
+    """Networks, losses and optimizers of `cfg`, seeded alike in every process; a `fresh` run starts G from
+    `train.pretrained` (a resumed one gets its weights from the checkpoint)."""
+    tc = cfg.train
+    gan = tc.stage == "gan"
+    random.seed(tc.seed)
+    np.random.seed(tc.seed)
+    torch.manual_seed(tc.seed)
+    G = build_generator(cfg.model)
+    if fresh and tc.pretrained:
+        load_pretrained_generator(G, tc.pretrained)
+        logger.info("generator initialised from %s", tc.pretrained)
+    elif fresh and gan:
+        logger.warning("GAN stage without train.pretrained: ESRGAN starts from the PSNR-stage model")
+    memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
+    G.to(device, memory_format=memory_format)
+    D = build_discriminator(cfg.discriminator).to(device, memory_format=memory_format) if gan else None
+    losses = build_generator_losses(cfg.loss) if gan else None
+    if losses is not None and losses.perceptual is not None:
+        losses.perceptual.to(device, memory_format=memory_format)
+    adam = dict(betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.lr_g, **adam)  # type: ignore[arg-type]
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.lr_d, **adam) if D else None  # type: ignore[arg-type]
+    ema = ModelEMA(G, tc.ema_decay) if tc.ema_decay > 0 else None
+    precision_name = resolve_precision(tc.precision, device, "training")
+    precision = Precision.create(precision_name, device)
+    return _Models(G, D, losses, opt_g, opt_d, ema, precision, precision_name, memory_format)
+
+
+def _checkpoint_to_resume(run_dir: Path, resume: bool, ctx: DistributedContext) -> dict[str, Any] | None:
+    """The latest checkpoint with `resume`; without it, the previous run's files are moved aside."""
+    if resume:
+        path = latest_checkpoint(run_dir)
+        if path is None:
+            return None
+        checkpoint = load_checkpoint(path)
+        logger.info("resuming from %s (step %d)", path, checkpoint["step"])
+        return checkpoint
+    if ctx.is_main and (list_checkpoints(run_dir) or (run_dir / "models").is_dir()):
+        aside = run_dir / time.strftime("discarded-%Y%m%d-%H%M%S")
+        aside.mkdir()
+        for name in ("checkpoints", "models", "metrics.jsonl", "samples", "tensorboard"):
+            if (run_dir / name).exists():
+                os.replace(run_dir / name, aside / name)
+        logger.warning("--no-resume: moved the previous run's files to %s", aside)
+    return None
+
+
+def _warn_about_changes(checkpoint: dict[str, Any], cfg: ExperimentConfig, ctx: DistributedContext) -> None:
+    if differences := _config_differences(checkpoint["config"], config_to_dict(cfg)):
+        logger.warning("config changed since the checkpoint: %s", "; ".join(differences))
+    data = checkpoint["data"]
+    if (data["batch_size"], data["world_size"], data["seed"]) != (
+        cfg.data.batch_size,
+        ctx.world_size,
+        cfg.train.seed,
+    ):
+        logger.warning(
+            "batch size / process count / seed changed since the checkpoint (%s); the data order differs "
+            "from an uninterrupted run",
+            data,
+        )
+
+
+def _distributed(models: _Models, ctx: DistributedContext) -> tuple[nn.Module, nn.Module | None]:
+    """G and D as the training steps call them: wrapped for gradient averaging when several processes run."""
+    if ctx.world_size == 1:
+        return models.G, models.D
+    ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+    G_train = DistributedDataParallel(models.G, device_ids=ids)
+    D_train = None
+    if models.D is not None:
+        # D's BN running statistics are never used (D is always in train mode); not broadcasting them also
+        # avoids in-place buffer writes between D's forward passes and their backward.
+        D_train = DistributedDataParallel(models.D, device_ids=ids, broadcast_buffers=False)
+    return G_train, D_train
+
+
+class _Progress:
+    """Loss means over a window of steps, logged (text, metrics.jsonl, TensorBoard) every `log_every`."""
+
+    def __init__(self, ctx: DistributedContext, metrics_path: Path, tb: Any, total: int) -> None:
+        self.ctx, self.metrics_path, self.tb, self.total = ctx, metrics_path, tb, total
+        self._reset()
+
+    def _reset(self) -> None:
+        self.sums: dict[str, float] = defaultdict(float)
+        self.steps, self.data_seconds, self.start = 0, 0.0, time.perf_counter()
+
+    def add(self, out: dict[str, float], data_seconds: float) -> None:
+        for k, v in out.items():
+            self.sums[k] += v
+        self.steps += 1
+        self.data_seconds += data_seconds
+
+    def report(self, step: int, lr_g: float) -> None:
+        elapsed = time.perf_counter() - self.start
+        means = _mean_across_ranks({k: v / self.steps for k, v in self.sums.items()}, self.ctx)
+        if self.ctx.is_main:
+            rate = self.steps / elapsed
+            logger.info(
+                "iter %s/%s  lr %.2e  %s  %.2f it/s  data %.0f%%  ETA %s",
+                f"{step:,}",
+                f"{self.total:,}",
+                lr_g,
+                "  ".join(f"{k} {v:.4g}" for k, v in means.items()),
+                rate,
+                100 * self.data_seconds / elapsed,
+                _format_duration((self.total - step) / rate),
+            )
+            record = {"step": step, "kind": "train", "lr_g": lr_g, **means, "it_per_s": rate}
+            _append_jsonl(self.metrics_path, {**record, "data_frac": self.data_seconds / elapsed})
+            if self.tb is not None:
+                for k, v in {"lr_g": lr_g, **means, "it_per_s": rate}.items():
+                    self.tb.add_scalar(f"train/{k}", v, step)
+        self._reset()
+
+
+def _save(models: _Models, step: int, cfg: ExperimentConfig, ctx: DistributedContext, run_dir: Path) -> None:
+    """A checkpoint and the generator exported beside it (rank 0); old exports go with old checkpoints."""
+    if ctx.is_main:
+        path = save_checkpoint(
+            models.checkpoint(step, cfg, ctx.world_size), run_dir, keep_last=cfg.train.keep_last
+        )
+        export = export_generator(
+            models.exported,
+            run_dir / "models" / f"net_g_{step:08d}.safetensors",
+            config=cfg,
+            step=step,
+            weights="ema" if models.ema is not None else "raw",
+        )
+        kept = {f"net_g_{s:08d}.safetensors" for s, _ in list_checkpoints(run_dir)}
+        for old in export.parent.glob("net_g_[0-9]*.safetensors"):
+            if old.name not in kept:
+                old.unlink(missing_ok=True)
+        logger.info("saved %s", path)
+    _barrier(ctx)
+
+
+def _validate(
+    models: _Models, val_loader: Any, step: int, cfg: ExperimentConfig, run_dir: Path, progress: _Progress
+) -> dict[str, float]:
+    """Score the exported generator on the validation set (rank 0) and record it."""
+    val = validate(
+        models.exported,
+        val_loader,
+        scale=cfg.model.scale,
+        device=progress.ctx.device,
+        sample_dir=run_dir / "samples" / f"step_{step:08d}",
+        num_samples=cfg.train.val_samples,
+    )
+    logger.info(
+        "validation at iter %s: PSNR-Y %.3f dB  SSIM-Y %.4f",
+        f"{step:,}",
+        val.get("psnr_y", float("nan")),
+        val.get("ssim_y", float("nan")),
+    )
+    _append_jsonl(progress.metrics_path, {"step": step, "kind": "val", **val})
+    if progress.tb is not None:
+        for k, v in val.items():
+            progress.tb.add_scalar(f"val/{k}", v, step)
+    return val
+
+
+def _open_run_log(run_dir: Path, ctx: DistributedContext) -> tuple[logging.Handler | None, int]:
+    """Rank 0 logs progress to the terminal and RUN_DIR/train.log; the others only warnings."""
+    train_logger = logging.getLogger(TRAIN_LOGGER)
+    previous_level = train_logger.level
+    if not ctx.is_main:
+        train_logger.setLevel(logging.WARNING)
+        return None, previous_level
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if train_logger.level == logging.NOTSET:
+        train_logger.setLevel(logging.INFO)
+    handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    train_logger.addHandler(handler)
+    return handler, previous_level
+
+
+def _set_determinism(deterministic: bool, device: torch.device) -> None:
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed patch sizes: let cuDNN pick the fastest kernels
+
+
 def train(
     cfg: ExperimentConfig | str | os.PathLike[str],
     run_dir: str | os.PathLike[str] | None = None,
@@ -363,290 +623,17 @@ def train(
     elif overrides:
         cfg = apply_overrides(cfg, overrides)
     run_dir = Path(run_dir) if run_dir is not None else Path("runs") / cfg.name
-    tc = cfg.train
-    ctx, owns_process_group = setup_distributed(tc.device)
-    device = ctx.device
-    gan = tc.stage == "gan"
-
-    train_logger = logging.getLogger(TRAIN_LOGGER)
-    file_handler: logging.Handler | None = None
-    previous_level = train_logger.level
+    ctx, owns_process_group = setup_distributed(cfg.train.device)
     created_run_dir = ctx.is_main and not run_dir.exists()
+    file_handler, previous_level = _open_run_log(run_dir, ctx)
     succeeded = False
-    if ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if train_logger.level == logging.NOTSET:
-            train_logger.setLevel(logging.INFO)
-        file_handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
-        file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        train_logger.addHandler(file_handler)
-    else:
-        train_logger.setLevel(logging.WARNING)  # only rank 0 reports progress
-    tb = None
     try:
-        # ---- determinism
-        if tc.deterministic:
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-            torch.use_deterministic_algorithms(True, warn_only=True)
-            torch.backends.cudnn.benchmark = False
-        elif device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed patch sizes: let cuDNN pick the fastest kernels
-
-        # ---- resume or start over
-        checkpoint = None
-        if resume:
-            path = latest_checkpoint(run_dir)
-            if path is not None:
-                checkpoint = load_checkpoint(path)
-                logger.info("resuming from %s (step %d)", path, checkpoint["step"])
-        elif ctx.is_main and (list_checkpoints(run_dir) or (run_dir / "models").is_dir()):
-            aside = run_dir / time.strftime("discarded-%Y%m%d-%H%M%S")
-            aside.mkdir()
-            for name in ("checkpoints", "models", "metrics.jsonl", "samples", "tensorboard"):
-                if (run_dir / name).exists():
-                    os.replace(run_dir / name, aside / name)
-            logger.warning("--no-resume: moved the previous run's files to %s", aside)
-        _barrier(ctx)
-        if ctx.is_main:
-            save_config(cfg, run_dir / "config.yaml")
-
-        # ---- models, losses, optimizers
-        random.seed(tc.seed)  # same initialisation in every process
-        np.random.seed(tc.seed)
-        torch.manual_seed(tc.seed)
-        G = build_generator(cfg.model)
-        if checkpoint is None and tc.pretrained:
-            load_pretrained_generator(G, tc.pretrained)
-            logger.info("generator initialised from %s", tc.pretrained)
-        elif checkpoint is None and gan:
-            logger.warning("GAN stage without train.pretrained: ESRGAN starts from the PSNR-stage model")
-        memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
-        G.to(device, memory_format=memory_format)
-        D = build_discriminator(cfg.discriminator).to(device, memory_format=memory_format) if gan else None
-        losses = build_generator_losses(cfg.loss) if gan else None
-        if losses is not None and losses.perceptual is not None:
-            losses.perceptual.to(device, memory_format=memory_format)
-        adam = dict(betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
-        opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.lr_g, **adam)  # type: ignore[arg-type]
-        opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.lr_d, **adam) if D else None  # type: ignore[arg-type]
-        ema = ModelEMA(G, tc.ema_decay) if tc.ema_decay > 0 else None
-        precision_name = resolve_precision(tc.precision, device, "training")
-        precision = Precision.create(precision_name, device)
-
-        step = 0
-        if checkpoint is not None:
-            if differences := _config_differences(checkpoint["config"], config_to_dict(cfg)):
-                logger.warning("config changed since the checkpoint: %s", "; ".join(differences))
-            try:
-                G.load_state_dict(checkpoint["generator"])
-                if D is not None:
-                    D.load_state_dict(checkpoint["discriminator"])
-                if ema is not None:
-                    ema.load_state_dict(checkpoint["ema"])
-                opt_g.load_state_dict(checkpoint["opt_g"])
-                if opt_d is not None:
-                    opt_d.load_state_dict(checkpoint["opt_d"])
-            except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-                raise EsrganError(
-                    f"the checkpoint in {run_dir} does not fit this config ({str(exc).splitlines()[0]}); "
-                    "use the original config, another --run-dir, or --no-resume"
-                ) from None
-            if precision.scaler is not None and checkpoint.get("scaler"):
-                precision.scaler.load_state_dict(checkpoint["scaler"])
-            set_rng_state(checkpoint["rng"])
-            step = int(checkpoint["step"])
-            data = checkpoint["data"]
-            if (data["batch_size"], data["world_size"], data["seed"]) != (
-                cfg.data.batch_size,
-                ctx.world_size,
-                tc.seed,
-            ):
-                logger.warning(
-                    "batch size / process count / seed changed since the checkpoint (%s); the data order "
-                    "differs from an uninterrupted run",
-                    data,
-                )
-
-        # ---- distributed wrappers (gradients averaged across processes)
-        G_train: nn.Module = G
-        D_train: nn.Module | None = D
-        if ctx.world_size > 1:
-            ids = [device.index] if device.type == "cuda" else None
-            G_train = DistributedDataParallel(G, device_ids=ids)
-            if D is not None:
-                # D's BN running statistics are never used (D is always in train mode); not broadcasting them
-                # also avoids in-place buffer writes between D's forward passes and their backward.
-                D_train = DistributedDataParallel(D, device_ids=ids, broadcast_buffers=False)
-
-        # ---- data
-        from esrgan.data import build_train_loader, build_val_loader, next_batch
-
-        loader = build_train_loader(
-            cfg.data, rank=ctx.rank, world_size=ctx.world_size, start_step=step, seed=tc.seed
-        )
-        val_loader = build_val_loader(cfg.data) if ctx.is_main and cfg.data.val_hr_dirs else None
-
-        metrics_path = run_dir / "metrics.jsonl"
-        if ctx.is_main:
-            _truncate_jsonl(metrics_path, step)
-            tb = _tensorboard(run_dir, step)
-            n_g = sum(p.numel() for p in G.parameters())
-            n_d = sum(p.numel() for p in D.parameters()) if D is not None else 0
-            logger.info(
-                "%s: %s stage, %s (%s params)%s, %d process(es) on %s, global batch %d, %s, steps %d→%d",
-                cfg.name,
-                tc.stage,
-                cfg.model.arch,
-                f"{n_g:,}",
-                f" + {cfg.discriminator.arch} ({n_d:,} params)" if D is not None else "",
-                ctx.world_size,
-                device,
-                cfg.data.batch_size * ctx.world_size,
-                precision_name if tc.precision == precision_name else f"{precision_name} (auto)",
-                step,
-                tc.total_iters,
-            )
-
-        # ---- the loop
-        batches = iter(loader)
-        window: dict[str, float] = defaultdict(float)
-        window_steps, data_seconds, window_start = 0, 0.0, time.perf_counter()
-        val: dict[str, float] = {}
-        model_path = run_dir / "models" / "net_g_final.safetensors"
-        while step < tc.total_iters:
-            lr_g = learning_rate(step, cfg.optim.lr_g, cfg.schedule)
-            for group in opt_g.param_groups:
-                group["lr"] = lr_g
-            if opt_d is not None:
-                for group in opt_d.param_groups:
-                    group["lr"] = learning_rate(step, cfg.optim.lr_d, cfg.schedule)
-
-            t0 = time.perf_counter()
-            batch = next_batch(batches)
-            batch = {
-                k: batch[k].to(device, non_blocking=True, memory_format=memory_format) for k in ("lq", "gt")
-            }
-            data_seconds += time.perf_counter() - t0
-
-            if gan:
-                assert D_train is not None and opt_d is not None and losses is not None
-                out = gan_step(
-                    batch,
-                    G_train,
-                    D_train,
-                    opt_g,
-                    opt_d,
-                    losses,
-                    precision=precision,
-                    ema=ema.module if ema is not None else None,
-                )
-            else:
-                out = psnr_step(batch, G_train, opt_g, cfg.loss.pixel, precision=precision)
-            if ema is not None:
-                ema.update(G)
-            step += 1
-            for k, v in out.items():
-                window[k] += v
-            window_steps += 1
-
-            if step % tc.log_every == 0 or step == tc.total_iters:
-                elapsed = time.perf_counter() - window_start
-                means = _mean_across_ranks({k: v / window_steps for k, v in window.items()}, ctx)
-                if ctx.is_main:
-                    rate = window_steps / elapsed
-                    losses_text = "  ".join(f"{k} {v:.4g}" for k, v in means.items())
-                    logger.info(
-                        "iter %s/%s  lr %.2e  %s  %.2f it/s  data %.0f%%  ETA %s",
-                        f"{step:,}",
-                        f"{tc.total_iters:,}",
-                        lr_g,
-                        losses_text,
-                        rate,
-                        100 * data_seconds / elapsed,
-                        _format_duration((tc.total_iters - step) / rate),
-                    )
-                    record = {"step": step, "kind": "train", "lr_g": lr_g, **means, "it_per_s": rate}
-                    _append_jsonl(metrics_path, {**record, "data_frac": data_seconds / elapsed})
-                    if tb is not None:
-                        for k, v in {"lr_g": lr_g, **means, "it_per_s": rate}.items():
-                            tb.add_scalar(f"train/{k}", v, step)
-                window.clear()
-                window_steps, data_seconds, window_start = 0, 0.0, time.perf_counter()
-
-            if cfg.data.val_hr_dirs and (step % tc.val_every == 0 or step == tc.total_iters) and ctx.is_main:
-                assert val_loader is not None
-                eval_model = ema.module if ema is not None else G
-                val = validate(
-                    eval_model,
-                    val_loader,
-                    scale=cfg.model.scale,
-                    device=device,
-                    sample_dir=run_dir / "samples" / f"step_{step:08d}",
-                    num_samples=tc.val_samples,
-                )
-                logger.info(
-                    "validation at iter %s: PSNR-Y %.3f dB  SSIM-Y %.4f",
-                    f"{step:,}",
-                    val.get("psnr_y", float("nan")),
-                    val.get("ssim_y", float("nan")),
-                )
-                _append_jsonl(metrics_path, {"step": step, "kind": "val", **val})
-                if tb is not None:
-                    for k, v in val.items():
-                        tb.add_scalar(f"val/{k}", v, step)
-            if cfg.data.val_hr_dirs and (step % tc.val_every == 0 or step == tc.total_iters):
-                _barrier(ctx)  # the other processes wait for rank 0's validation
-
-            if step % tc.checkpoint_every == 0 or step == tc.total_iters:
-                if ctx.is_main:
-                    state = {
-                        "step": step,
-                        "config": config_to_dict(cfg),
-                        "generator": G.state_dict(),
-                        "discriminator": D.state_dict() if D is not None else None,
-                        "ema": ema.state_dict() if ema is not None else None,
-                        "opt_g": opt_g.state_dict(),
-                        "opt_d": opt_d.state_dict() if opt_d is not None else None,
-                        "scaler": precision.scaler.state_dict() if precision.scaler is not None else None,
-                        "rng": rng_state(),
-                        "data": {
-                            "position": step,
-                            "batch_size": cfg.data.batch_size,
-                            "world_size": ctx.world_size,
-                            "seed": tc.seed,
-                        },
-                    }
-                    path = save_checkpoint(state, run_dir, keep_last=tc.keep_last)
-                    export = export_generator(
-                        ema.module if ema is not None else G,
-                        run_dir / "models" / f"net_g_{step:08d}.safetensors",
-                        config=cfg,
-                        step=step,
-                        weights="ema" if ema is not None else "raw",
-                    )
-                    kept = {f"net_g_{s:08d}.safetensors" for s, _ in list_checkpoints(run_dir)}
-                    for old in export.parent.glob("net_g_[0-9]*.safetensors"):
-                        if old.name not in kept:
-                            old.unlink(missing_ok=True)
-                    logger.info("saved %s", path)
-                _barrier(ctx)
-
-        del batches  # stops the loader's worker processes
-        if ctx.is_main:
-            export_generator(
-                ema.module if ema is not None else G,
-                model_path,
-                config=cfg,
-                step=step,
-                weights="ema" if ema is not None else "raw",
-            )
-            logger.info("finished %s steps; generator written to %s", f"{step:,}", model_path)
-        _barrier(ctx)
+        _set_determinism(cfg.train.deterministic, ctx.device)
+        result = _run(cfg, run_dir, resume, ctx)
         succeeded = True
-        return TrainResult(run_dir=run_dir, model_path=model_path, step=step, val=val, rank=ctx.rank)
+        return result
     finally:
-        if tb is not None:
-            tb.close()
+        train_logger = logging.getLogger(TRAIN_LOGGER)
         if file_handler is not None:
             train_logger.removeHandler(file_handler)
             file_handler.close()
@@ -655,3 +642,131 @@ def train(
             _remove_run_without_results(run_dir)
         if owns_process_group:
             dist.destroy_process_group()
+
+
+def _run(cfg: ExperimentConfig, run_dir: Path, resume: bool, ctx: DistributedContext) -> TrainResult:
+    """`train` once the run folder and its log are set up."""
+    from esrgan.data import build_train_loader, build_val_loader
+
+    tc = cfg.train
+    checkpoint = _checkpoint_to_resume(run_dir, resume, ctx)
+    _barrier(ctx)
+    if ctx.is_main:
+        save_config(cfg, run_dir / "config.yaml")
+    models = _build_models(cfg, ctx.device, fresh=checkpoint is None)
+    step = 0
+    if checkpoint is not None:
+        _warn_about_changes(checkpoint, cfg, ctx)
+        step = models.restore(checkpoint, run_dir)
+
+    loader = build_train_loader(
+        cfg.data, rank=ctx.rank, world_size=ctx.world_size, start_step=step, seed=tc.seed
+    )
+    val_loader = build_val_loader(cfg.data) if ctx.is_main and cfg.data.val_hr_dirs else None
+    metrics_path = run_dir / "metrics.jsonl"
+    tb = None
+    if ctx.is_main:
+        _truncate_jsonl(metrics_path, step)
+        tb = _tensorboard(run_dir, step)
+        _log_start(cfg, models, ctx, step)
+    try:
+        return _loop(
+            cfg,
+            run_dir,
+            ctx,
+            models,
+            step,
+            loader,
+            val_loader,
+            _Progress(ctx, metrics_path, tb, tc.total_iters),
+        )
+    finally:
+        if tb is not None:
+            tb.close()
+
+
+def _loop(
+    cfg: ExperimentConfig,
+    run_dir: Path,
+    ctx: DistributedContext,
+    models: _Models,
+    step: int,
+    loader: Any,
+    val_loader: Any,
+    progress: _Progress,
+) -> TrainResult:
+    """The training iterations from `step` to the end, then the final export."""
+    from esrgan.data import next_batch
+
+    tc = cfg.train
+    G_train, D_train = _distributed(models, ctx)
+    batches = iter(loader)
+    val: dict[str, float] = {}
+    while step < tc.total_iters:
+        lr_g = models.set_learning_rates(step, cfg)
+        t0 = time.perf_counter()
+        batch = next_batch(batches)
+        batch = {
+            k: batch[k].to(ctx.device, non_blocking=True, memory_format=models.memory_format)
+            for k in ("lq", "gt")
+        }
+        data_seconds = time.perf_counter() - t0
+        if models.D is not None:
+            assert D_train is not None and models.opt_d is not None and models.losses is not None
+            ema = models.ema.module if models.ema is not None else None
+            out = gan_step(
+                batch,
+                G_train,
+                D_train,
+                models.opt_g,
+                models.opt_d,
+                models.losses,
+                precision=models.precision,
+                ema=ema,
+            )
+        else:
+            out = psnr_step(batch, G_train, models.opt_g, cfg.loss.pixel, precision=models.precision)
+        if models.ema is not None:
+            models.ema.update(models.G)
+        step += 1
+        progress.add(out, data_seconds)
+
+        last = step == tc.total_iters
+        if step % tc.log_every == 0 or last:
+            progress.report(step, lr_g)
+        if cfg.data.val_hr_dirs and (step % tc.val_every == 0 or last):
+            if ctx.is_main:
+                val = _validate(models, val_loader, step, cfg, run_dir, progress)
+            _barrier(ctx)  # the other processes wait for rank 0's validation
+        if step % tc.checkpoint_every == 0 or last:
+            _save(models, step, cfg, ctx, run_dir)
+
+    del batches  # stops the loader's worker processes
+    model_path = run_dir / "models" / "net_g_final.safetensors"
+    if ctx.is_main:
+        weights = "ema" if models.ema is not None else "raw"
+        export_generator(models.exported, model_path, config=cfg, step=step, weights=weights)
+        logger.info("finished %s steps; generator written to %s", f"{step:,}", model_path)
+    _barrier(ctx)
+    return TrainResult(run_dir=run_dir, model_path=model_path, step=step, val=val, rank=ctx.rank)
+
+
+def _log_start(cfg: ExperimentConfig, models: _Models, ctx: DistributedContext, step: int) -> None:
+    tc = cfg.train
+    n_g = sum(p.numel() for p in models.G.parameters())
+    n_d = sum(p.numel() for p in models.D.parameters()) if models.D is not None else 0
+    precision = models.precision_name
+    logger.info(
+        "%s: %s stage, %s (%s params)%s, %d process(es) on %s, global batch %d, %s, steps %d→%d",
+        cfg.name,
+        tc.stage,
+        cfg.model.arch,
+        f"{n_g:,}",
+        f" + {cfg.discriminator.arch} ({n_d:,} params)" if models.D is not None else "",
+        ctx.world_size,
+        ctx.device,
+        cfg.data.batch_size * ctx.world_size,
+        precision if tc.precision == precision else f"{precision} (auto)",
+        step,
+        tc.total_iters,
+    )
