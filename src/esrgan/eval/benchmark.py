@@ -310,10 +310,50 @@ def run_benchmark(
         ConfigError: scales that disagree, unknown baselines, clashing names.
         EsrganError / ImageError: missing folders, unmatched LR files, unreadable images, size mismatches.
     """
-
     settings = settings or BenchmarkSettings()
+    _check_settings(settings, baselines)
     specs = normalise_datasets(datasets)
+    loaded, described = _load_models(models or {}, settings.device)
+    methods = dict(methods or {})
+    for name in methods:
+        if name in BASELINES or name in loaded:
+            raise ConfigError(f"method name {name!r} is taken by a baseline or a model; name it differently")
     baselines = list(dict.fromkeys(baselines))
+    if not baselines and not loaded and not methods:
+        raise ConfigError("nothing to benchmark: give at least one model or baseline")
+    scale = _resolve_scale(settings.scale, loaded)
+    crop = scale if settings.crop_border is None else int(settings.crop_border)
+    if crop < 0:
+        raise ConfigError(f"crop_border must be >= 0, got {crop}")
+
+    runs = [_baseline_method(b, scale) for b in baselines]
+    runs += [_model_method(name, model, settings, described[name]) for name, model in loaded.items()]
+    runs += [
+        _Method(name, str(getattr(fn, "description", "custom method")), fn) for name, fn in methods.items()
+    ]
+    files = {spec.name: _dataset_files(spec) for spec in specs}
+    plan = _Plan(settings, scale, crop, runs)
+    _refuse_existing_images(plan, specs, files)
+
+    result = BenchmarkResult(scores=[], settings={})
+    gray_images: dict[str, list[str]] = {}
+    for spec in specs:
+        logger.info("benchmark %s: %d images, ×%d", spec.name, len(files[spec.name]), scale)
+        for stem, hr_path, lr_path in tqdm(
+            files[spec.name], desc=spec.name, unit="img", disable=not settings.progress, leave=False
+        ):
+            hr, lr, gray = _prepare_pair(hr_path, lr_path, scale, settings.gray_mode)
+            if gray:
+                gray_images.setdefault(spec.name, []).append(stem)
+            outputs, seconds = _run_methods(plan, lr, hr, hr_path)
+            _score_outputs(plan, result, spec.name, stem, hr, lr, outputs, seconds)
+            if on_image is not None:
+                on_image(spec.name, stem, hr, lr, outputs)
+    result.settings = _settings_record(plan, specs, files, gray_images)
+    return result
+
+
+def _check_settings(settings: BenchmarkSettings, baselines: Sequence[str]) -> None:
     for b in baselines:
         if b not in BASELINES:
             raise ConfigError(f"unknown baseline {b!r}; choose from {', '.join(BASELINES)}")
@@ -326,135 +366,155 @@ def run_benchmark(
             f"unknown back-projection variant {settings.back_projection_variant!r}; "
             f"use one of {', '.join(VARIANTS)}"
         )
-    loaded, described = _load_models(models or {}, settings.device)
-    methods = dict(methods or {})
-    for name in methods:
-        if name in BASELINES or name in loaded:
-            raise ConfigError(f"method name {name!r} is taken by a baseline or a model; name it differently")
-    if not baselines and not loaded and not methods:
-        raise ConfigError("nothing to benchmark: give at least one model or baseline")
-    scale = _resolve_scale(settings.scale, loaded)
-    crop = scale if settings.crop_border is None else int(settings.crop_border)
-    if crop < 0:
-        raise ConfigError(f"crop_border must be >= 0, got {crop}")
 
-    runs: list[_Method] = []
-    for b in baselines:
-        runs.append(_baseline_method(b, scale))
-    for name, model in loaded.items():
-        runs.append(_model_method(name, model, settings, described[name]))
-    for name, fn in methods.items():
-        runs.append(_Method(name, str(getattr(fn, "description", "custom method")), fn))
-    bp = int(settings.back_projection)
-    bp_name = f"+BP{bp}"
-    method_names = [m.name for m in runs]
-    all_names = [n for m in method_names for n in ([m, m + bp_name] if bp and m != "hr" else [m])]
 
-    files = {spec.name: _dataset_files(spec) for spec in specs}
-    save_dir = settings.save_images_dir
-    if save_dir is not None and not settings.overwrite:
-        existing = [
-            p
-            for spec in specs
-            for stem, _, _ in files[spec.name]
-            for n in all_names
-            if (p := Path(save_dir) / spec.name / _method_dir_name(n) / f"{stem}.png").exists()
+@dataclass
+class _Plan:
+    """What one benchmark run does to every image: the methods, their +BP rows, the protocol numbers."""
+
+    settings: BenchmarkSettings
+    scale: int
+    crop: int
+    runs: list[_Method]
+
+    @property
+    def bp(self) -> int:
+        return int(self.settings.back_projection)
+
+    def bp_name(self, method: str) -> str:
+        return f"{method}+BP{self.bp}"
+
+    @property
+    def row_names(self) -> list[str]:
+        """Every table row: each method, then its +BP row (none for the HR reference)."""
+        return [
+            n
+            for m in self.runs
+            for n in ([m.name, self.bp_name(m.name)] if self.bp and m.name != "hr" else [m.name])
         ]
-        if existing:
-            raise EsrganError(
-                f"{len(existing)} SR image(s) already exist under {save_dir} (e.g. {existing[0]}); "
-                "choose another folder or pass overwrite=True (--overwrite)"
+
+    def image_path(self, dataset: str, method: str, stem: str) -> Path | None:
+        save_dir = self.settings.save_images_dir
+        return (
+            None if save_dir is None else Path(save_dir) / dataset / _method_dir_name(method) / f"{stem}.png"
+        )
+
+
+def _refuse_existing_images(plan: _Plan, specs: Sequence[DatasetSpec], files: Mapping[str, Any]) -> None:
+    if plan.settings.save_images_dir is None or plan.settings.overwrite:
+        return
+    existing = [
+        p
+        for spec in specs
+        for stem, _, _ in files[spec.name]
+        for n in plan.row_names
+        if (p := plan.image_path(spec.name, n, stem)) is not None and p.exists()
+    ]
+    if existing:
+        raise EsrganError(
+            f"{len(existing)} SR image(s) already exist under {plan.settings.save_images_dir} (e.g. "
+            f"{existing[0]}); choose another folder or pass overwrite=True (--overwrite)"
+        )
+
+
+def _prepare_pair(
+    hr_path: Path, lr_path: Path | None, scale: int, gray_mode: str
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``(hr, lr, was_gray)`` by the protocol: mod-cropped HR and its MATLAB-bicubic LR, or a given LR."""
+    hr, gray = read_uint8(hr_path, gray_mode=gray_mode)
+    if lr_path is None:
+        hr = np.ascontiguousarray(modcrop(hr, scale))
+        return hr, downscale_uint8(hr, scale), gray
+    lr = match_channels(read_uint8(lr_path, gray_mode=gray_mode)[0], hr, lr_path)
+    hr = np.ascontiguousarray(crop_to(hr, lr.shape[0] * scale, lr.shape[1] * scale, hr_path, "LR×scale"))
+    return hr, lr, gray
+
+
+def _run_methods(
+    plan: _Plan, lr: np.ndarray, hr: np.ndarray, hr_path: Path
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Every method's SR of `lr` (and its back-projected version) with the seconds each took."""
+    outputs: dict[str, np.ndarray] = {}
+    seconds: dict[str, float] = {}
+    for method in plan.runs:
+        if method.warm_up:
+            method.run(lr, hr)
+            method.warm_up = False
+        start = time.perf_counter()
+        sr = method.run(lr, hr)
+        seconds[method.name] = time.perf_counter() - start
+        _check_sr(sr, hr, method.name, hr_path)
+        outputs[method.name] = sr
+        if plan.bp and method.name != "hr":
+            start = time.perf_counter()
+            variant = plan.settings.back_projection_variant
+            name = plan.bp_name(method.name)
+            outputs[name] = back_project(sr, lr, scale=plan.scale, iterations=plan.bp, variant=variant)  # type: ignore[arg-type]
+            seconds[name] = seconds[method.name] + time.perf_counter() - start
+    return outputs, seconds
+
+
+def _score_outputs(
+    plan: _Plan,
+    result: BenchmarkResult,
+    dataset: str,
+    stem: str,
+    hr: np.ndarray,
+    lr: np.ndarray,
+    outputs: Mapping[str, np.ndarray],
+    seconds: Mapping[str, float],
+) -> None:
+    """Score one image's outputs into `result` (rows, saved images, the report's comparison)."""
+    settings = plan.settings
+    metric_pairs: dict[str, tuple[float, float]] = {}
+    for name in plan.row_names:
+        sr = outputs[name]
+        p, s, n, rmse = score_image(
+            sr, hr, crop_border=plan.crop, y_rounding=settings.y_rounding, niqe=settings.niqe
+        )
+        metric_pairs[name] = (p, s)
+        result.scores.append(
+            ImageScore(
+                dataset=dataset,
+                image=stem,
+                method=name,
+                psnr=p,
+                ssim=s,
+                niqe=n,
+                rmse=rmse,
+                seconds=seconds[name],
+                height=int(hr.shape[0]),
+                width=int(hr.shape[1]),
             )
+        )
+        if (path := plan.image_path(dataset, name, stem)) is not None:
+            _save_png(path, sr, settings)
+    if settings.comparisons:
+        result.comparisons.append(
+            make_comparison(
+                dataset,
+                stem,
+                hr,
+                {k: v for k, v in outputs.items() if k != "hr"},
+                lr=lr,
+                scale=plan.scale,
+                crop_border=plan.crop,
+                y_rounding=settings.y_rounding,
+                metrics={k: v for k, v in metric_pairs.items() if k != "hr"},
+            )
+        )
 
-    scores: list[ImageScore] = []
-    comparisons = []
-    gray_images: dict[str, list[str]] = {}
-    for spec in specs:
-        logger.info("benchmark %s: %d images, ×%d", spec.name, len(files[spec.name]), scale)
-        for stem, hr_path, lr_path in tqdm(
-            files[spec.name], desc=spec.name, unit="img", disable=not settings.progress, leave=False
-        ):
-            hr, gray = read_uint8(hr_path, gray_mode=settings.gray_mode)
-            if gray:
-                gray_images.setdefault(spec.name, []).append(stem)
-            if lr_path is None:
-                hr = np.ascontiguousarray(modcrop(hr, scale))
-                lr = downscale_uint8(hr, scale)
-            else:
-                lr = match_channels(read_uint8(lr_path, gray_mode=settings.gray_mode)[0], hr, lr_path)
-                hr = np.ascontiguousarray(
-                    crop_to(hr, lr.shape[0] * scale, lr.shape[1] * scale, hr_path, "LR×scale")
-                )
 
-            outputs: dict[str, np.ndarray] = {}
-            seconds: dict[str, float] = {}
-            for method in runs:
-                if method.warm_up:
-                    method.run(lr, hr)
-                    method.warm_up = False
-                start = time.perf_counter()
-                sr = method.run(lr, hr)
-                seconds[method.name] = time.perf_counter() - start
-                _check_sr(sr, hr, method.name, hr_path)
-                outputs[method.name] = sr
-                if bp and method.name != "hr":
-                    start = time.perf_counter()
-                    outputs[method.name + bp_name] = back_project(
-                        sr,
-                        lr,
-                        scale=scale,
-                        iterations=bp,
-                        variant=settings.back_projection_variant,  # type: ignore[arg-type]
-                    )
-                    seconds[method.name + bp_name] = seconds[method.name] + time.perf_counter() - start
-
-            metric_pairs: dict[str, tuple[float, float]] = {}
-            for name in all_names:
-                sr = outputs[name]
-                p, s, n, rmse = score_image(
-                    sr, hr, crop_border=crop, y_rounding=settings.y_rounding, niqe=settings.niqe
-                )
-                metric_pairs[name] = (p, s)
-                scores.append(
-                    ImageScore(
-                        dataset=spec.name,
-                        image=stem,
-                        method=name,
-                        psnr=p,
-                        ssim=s,
-                        niqe=n,
-                        rmse=rmse,
-                        seconds=seconds[name],
-                        height=int(hr.shape[0]),
-                        width=int(hr.shape[1]),
-                    )
-                )
-                if save_dir is not None:
-                    _save_png(
-                        Path(save_dir) / spec.name / _method_dir_name(name) / f"{stem}.png", sr, settings
-                    )
-            if on_image is not None:
-                on_image(spec.name, stem, hr, lr, outputs)
-            if settings.comparisons:
-                comparisons.append(
-                    make_comparison(
-                        spec.name,
-                        stem,
-                        hr,
-                        {k: v for k, v in outputs.items() if k != "hr"},
-                        lr=lr,
-                        scale=scale,
-                        crop_border=crop,
-                        y_rounding=settings.y_rounding,
-                        metrics={k: v for k, v in metric_pairs.items() if k != "hr"},
-                    )
-                )
-
-    record = {
+def _settings_record(
+    plan: _Plan, specs: Sequence[DatasetSpec], files: Mapping[str, Any], gray_images: Mapping[str, list[str]]
+) -> dict[str, Any]:
+    """The JSON-ready record of the protocol and software a result was made with."""
+    settings, scale, bp = plan.settings, plan.scale, plan.bp
+    return {
         "kind": "benchmark",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "scale": scale,
-        "crop_border": crop,
+        "crop_border": plan.crop,
         "y_rounding": bool(settings.y_rounding),
         "niqe": bool(settings.niqe),
         "hr_preparation": f"modcrop(HR, {scale}) (bottom/right)",
@@ -475,7 +535,7 @@ def run_benchmark(
             }
             for spec in specs
         },
-        "methods": {m.name: m.description for m in runs},
+        "methods": {m.name: m.description for m in plan.runs},
         "back_projection": {"iterations": bp, "variant": settings.back_projection_variant} if bp else None,
         "tile": settings.tile,
         "tile_overlap": settings.tile_overlap,
@@ -489,7 +549,6 @@ def run_benchmark(
         "conventions": conventions(y_rounding=settings.y_rounding, gray_mode=settings.gray_mode),
         "versions": software_versions(),
     }
-    return BenchmarkResult(scores=scores, settings=record, comparisons=comparisons)
 
 
 def _check_sr(sr: np.ndarray, hr: np.ndarray, method: str, hr_path: Path) -> None:
