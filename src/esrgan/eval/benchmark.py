@@ -49,6 +49,7 @@ import numpy as np
 from torch import nn
 from tqdm import tqdm
 
+from esrgan.archs.descriptor import describe
 from esrgan.errors import ConfigError, EsrganError
 from esrgan.eval.protocol import (
     GRAY_MODES,
@@ -141,11 +142,9 @@ class _Method:
 
 def _model_scale(name: str, model: nn.Module) -> int | None:
     scale = getattr(model, "scale", None)
-    if scale is None:
-        return None
-    if int(scale) != scale or scale < 1:
+    if scale is not None and describe(model).scale is None:
         raise ConfigError(f"model {name!r} reports an invalid scale {scale!r}")
-    return int(scale)
+    return describe(model).scale
 
 
 def _resolve_scale(requested: int | None, models: Mapping[str, nn.Module]) -> int:
@@ -185,8 +184,8 @@ def _load_models(
         else:
             loaded[name] = spec
             described[name] = f"nn.Module {type(spec).__name__}"
-        hparams = getattr(loaded[name], "hparams", None)
-        if isinstance(hparams, dict):
+        hparams = describe(loaded[name]).hparams
+        if hparams is not None:
             described[name] += f" {type(loaded[name]).__name__}({_short_hparams(hparams)})"
     return loaded, described
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from esrgan.archs.descriptor import describe
 from esrgan.errors import ConfigError, EsrganError
 from esrgan.eval.benchmark import BenchmarkSettings, normalise_datasets, run_benchmark
 from esrgan.eval.protocol import upscale_bicubic
@@ -459,8 +460,8 @@ def _describe(source: Any) -> str:
     from torch import nn
 
     if isinstance(source, nn.Module):
-        hparams = getattr(source, "hparams", None)
-        args = ", ".join(f"{k}={v}" for k, v in hparams.items()) if isinstance(hparams, dict) else ""
+        hparams = describe(source).hparams
+        args = ", ".join(f"{k}={v}" for k, v in hparams.items()) if hparams is not None else ""
         return f"nn.Module {type(source).__name__}({args})"
     return os.fspath(source)
 
@@ -504,8 +505,8 @@ def run_sweep(
     model_a = load_model(psnr_model, device="cpu")
     model_b = load_model(gan_model, device="cpu")
     network = {method_name("network", a): interpolate_models(model_a, model_b, a) for a in alphas}
-    scale = int(getattr(model_a, "scale", 0))
-    if scale < 1:
+    scale = describe(model_a).scale
+    if scale is None:
         raise ConfigError(f"{_describe(psnr_model)}: the model has no integer `scale` attribute")
     crop_border = scale if settings.crop_border is None else int(settings.crop_border)
 

@@ -48,6 +48,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from esrgan.archs.descriptor import describe
 from esrgan.errors import ConfigError, EsrganError, WeightsError
 from esrgan.io.folders import list_images
 from esrgan.weights.io import ARCH_KEY, HPARAMS_KEY, write_atomically
@@ -161,34 +162,30 @@ def _module_and_source(
         module = load_model(file)
         source = str(model) if model is not None else file.stem
         sha = sha256_of(file)
-    scale = getattr(module, "scale", None)
-    if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
+    if describe(module).scale is None:
+        scale = getattr(module, "scale", None)
         raise ConfigError(f"the model needs an integer attribute `scale` >= 1 to be exported, got {scale!r}")
     return module.to(device="cpu", dtype=torch.float32).eval(), source, sha
 
 
 def _export_metadata(module: nn.Module, source: str, source_sha: str | None) -> dict[str, str]:
     from esrgan import __version__
-    from esrgan.inference.upscaler import _model_in_channels, _model_size_multiple
 
-    scale = module.scale
-    assert isinstance(scale, int)  # checked by _module_and_source
+    described = describe(module)  # scale checked by _module_and_source
     meta = {
-        SCALE_KEY: str(scale),
-        IN_CHANNELS_KEY: str(_model_in_channels(module)),
-        SIZE_MULTIPLE_KEY: str(_model_size_multiple(module)),
+        SCALE_KEY: str(described.scale),
+        IN_CHANNELS_KEY: str(described.in_channels),
+        SIZE_MULTIPLE_KEY: str(described.size_multiple),
         PRECISION_KEY: "fp32",
         SOURCE_KEY: source,
         WEIGHTS_SHA_KEY: _state_dict_sha256(module),
         "esrgan.version": __version__,
         "esrgan.torch_version": torch.__version__,
     }
-    arch = getattr(module, "arch_name", None)
-    hparams = getattr(module, "hparams", None)
-    if isinstance(arch, str):
-        meta[ARCH_KEY] = arch
-    if isinstance(hparams, dict):
-        meta[HPARAMS_KEY] = json.dumps(hparams, sort_keys=True)
+    if described.named:
+        meta[ARCH_KEY] = described.arch
+    if described.hparams is not None:
+        meta[HPARAMS_KEY] = json.dumps(described.hparams, sort_keys=True)
     if source_sha is not None:
         meta[SOURCE_SHA_KEY] = source_sha
     return meta
@@ -209,10 +206,9 @@ def _export_proto(module: nn.Module, opset: int) -> Any:
     """The ONNX ModelProto of `module` from the dynamo exporter, batch/height/width dynamic."""
     from torch.export import Dim
 
-    from esrgan.inference.upscaler import _model_in_channels, _model_size_multiple
-
-    q = _model_size_multiple(module)
-    example = torch.rand(1, _model_in_channels(module), 4 * q, 6 * q)  # unequal sides: no H/W specialisation
+    described = describe(module)
+    q = described.size_multiple
+    example = torch.rand(1, described.in_channels, 4 * q, 6 * q)  # unequal sides: no H/W specialisation
     dims = {0: Dim("batch", min=1), 2: Dim("height", min=1), 3: Dim("width", min=1)}
     forward_arg = next(iter(_forward_parameters(module)), "x")
     torch_logger = logging.getLogger("torch.onnx")
@@ -267,11 +263,10 @@ def _write_proto(proto: Any, path: Path, *, overwrite: bool) -> Path:
 
 def _verify_export(module: nn.Module, path: Path) -> None:
     """onnxruntime output of the written file equals torch's on an input of another (odd) size."""
-    from esrgan.inference.upscaler import _model_in_channels, _model_size_multiple
-
-    q = _model_size_multiple(module)
+    described = describe(module)
+    q = described.size_multiple
     generator = torch.Generator().manual_seed(0)
-    x = torch.rand(1, _model_in_channels(module), 5 * q, 7 * q, generator=generator)  # odd when q = 1
+    x = torch.rand(1, described.in_channels, 5 * q, 7 * q, generator=generator)  # odd when q = 1
     with torch.inference_mode():
         expected = module(x)
     got = OnnxModel(path, threads=1)(x)

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from PIL import Image as PILImage
 from torch import nn
 
+from esrgan.archs.descriptor import ModelDescriptor, describe
 from esrgan.errors import ConfigError, EsrganError
 from esrgan.inference.runner import ModelRunner, Precision
 from esrgan.inference.tiling import tiled_forward, tiled_forward_bands
@@ -122,9 +123,11 @@ class Upscaler:
         back_projection: int = 0,
         progress: bool = False,
     ) -> None:
-        scale = getattr(model, "scale", None)
-        if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
+        described = describe(model)
+        if described.scale is None:
+            scale = getattr(model, "scale", None)
             raise ConfigError(f"the model needs an integer attribute `scale` >= 1, got {scale!r}")
+        scale = described.scale
         if not (tile == "auto" or (isinstance(tile, int) and not isinstance(tile, bool) and tile >= 0)):
             raise ConfigError(f"tile must be an integer >= 0 (0 = whole image) or 'auto', got {tile!r}")
         if not isinstance(tile_overlap, int) or tile_overlap < 0:
@@ -153,8 +156,8 @@ class Upscaler:
             raise ConfigError(f"half=True means precision 'fp16', but precision={precision!r} was given")
         if precision not in PRECISION_CHOICES:
             raise ConfigError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
-        self.device = torch.device(device) if device is not None else _default_device(model)
-        if precision == "auto" and not any(True for _ in model.parameters()):
+        self.device = torch.device(device) if device is not None else _default_device(described)
+        if precision == "auto" and not described.has_weights:
             precision = "fp32"  # a weightless wrapper (onnxruntime) computes outside PyTorch's autocast
         chosen = resolve_precision(precision, self.device, "inference")
         if precision == "auto":
@@ -171,8 +174,8 @@ class Upscaler:
         self.outscale = None if outscale is None else float(outscale)
         self.back_projection = back_projection
         self.progress = progress
-        self.in_channels = _model_in_channels(model)
-        self.size_multiple = _model_size_multiple(model)
+        self.in_channels = described.in_channels
+        self.size_multiple = described.size_multiple
 
     @property
     def scale(self) -> float:
@@ -677,34 +680,12 @@ def _from_float(y: torch.Tensor, dtype: np.dtype) -> np.ndarray:
     return y.cpu().numpy().astype(dtype)
 
 
-def _default_device(model: nn.Module | None = None) -> torch.device:
-    """The model's `preferred_device` if it names one (e.g. "cpu" for an onnxruntime model), else CUDA if
+def _default_device(described: ModelDescriptor) -> torch.device:
+    """The model's preferred device if it names one (e.g. "cpu" for an onnxruntime model), else CUDA if
     available, else the CPU."""
-    preferred = getattr(model, "preferred_device", None)
-    if isinstance(preferred, str):
-        return torch.device(preferred)
+    if described.preferred_device is not None:
+        return torch.device(described.preferred_device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _model_in_channels(model: nn.Module) -> int:
-    """Input channels the model expects: from common attribute / hyperparameter names, else 3."""
-    hparams = getattr(model, "hparams", None)
-    for name in ("num_in_ch", "in_channels", "in_nc"):
-        value = getattr(model, name, None)
-        if value is None and isinstance(hparams, dict):
-            value = hparams.get(name)
-        if isinstance(value, int) and value >= 1:
-            return value
-    return 3
-
-
-def _model_size_multiple(model: nn.Module) -> int:
-    """Input height and width must be multiples of this (pixel-unshuffle models); 1 if the model is silent."""
-    for name in ("size_multiple", "multiple_of"):
-        value = getattr(model, name, None)
-        if isinstance(value, int) and value >= 1:
-            return value
-    return 1
 
 
 def _bytes_per_input_pixel(features: int, scale: int, element_size: int, strips: bool = False) -> int:

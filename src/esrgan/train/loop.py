@@ -44,6 +44,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from esrgan._fs import atomic_write_text
+from esrgan.archs.descriptor import describe
 from esrgan.config import (
     DiscriminatorConfig,
     ExperimentConfig,
@@ -185,8 +186,7 @@ def load_pretrained_generator(model: nn.Module, name_or_path: str) -> None:
     except EsrganError as exc:
         raise EsrganError(f"train.pretrained: {exc} (train the previous stage first?)") from None
     found = build_model(weights.arch, weights.hparams, weights.state_dict, str(weights.path))
-    mine = (getattr(model, "arch_name", type(model).__name__), getattr(model, "hparams", None))
-    theirs = (found.arch_name, found.hparams)  # type: ignore[attr-defined]
+    mine, theirs = describe(model).identity, describe(found).identity
     if mine != theirs:
         raise EsrganError(
             f"train.pretrained {weights.path} is a {theirs[0]}{theirs[1]}, but the config builds a "
@@ -246,7 +246,7 @@ def validate(
     was_training = model.training
     model.eval()
     psnrs, ssims = [], []
-    multiple = int(getattr(model, "size_multiple", 1))
+    multiple = describe(model).size_multiple
     for i, batch in enumerate(loader):
         lq, gt = batch["lq"].to(device), batch["gt"].to(device)
         h, w = lq.shape[-2:]

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from esrgan.archs.descriptor import describe
 from esrgan.errors import WeightsError
 from esrgan.weights.convert import CANONICAL_LAYOUT, LAYOUTS, from_canonical, identify, to_canonical
 from esrgan.weights.detect import infer_hparams
@@ -223,10 +224,10 @@ def save_model(
     overwrite: bool = False,
 ) -> Path:
     """Write a generator as self-describing safetensors (architecture + hyperparameters in the metadata)."""
-    arch = getattr(model, "arch_name", None)
-    hparams = getattr(model, "hparams", None)
-    if arch is None or not isinstance(hparams, dict):
+    described = describe(model)
+    if not described.named or described.hparams is None:
         raise WeightsError(f"{type(model).__name__} is not a model of this toolkit (no arch_name/hparams)")
+    arch, hparams = described.arch, described.hparams
     path = Path(path)
     if path.suffix.lower() not in SAFETENSORS_SUFFIXES:
         raise WeightsError(f"save_model writes safetensors; use a .safetensors name, not {path.name}")
@@ -281,8 +282,7 @@ def interpolate_models(a: ModelSource, b: ModelSource, alpha: float) -> nn.Modul
     # Blend into a copy: a module passed in by the caller is left untouched.
     model_a = load_model(copy.deepcopy(a) if isinstance(a, nn.Module) else a)
     model_b = b if isinstance(b, nn.Module) else load_model(b)
-    desc_a = (getattr(model_a, "arch_name", type(model_a).__name__), getattr(model_a, "hparams", None))
-    desc_b = (getattr(model_b, "arch_name", type(model_b).__name__), getattr(model_b, "hparams", None))
+    desc_a, desc_b = describe(model_a).identity, describe(model_b).identity
     if desc_a != desc_b:
         raise WeightsError(
             f"cannot interpolate {desc_a[0]}{desc_a[1]} with {desc_b[0]}{desc_b[1]}: the two models must "
