@@ -38,6 +38,14 @@ from torch import nn
 
 from esrgan.archs.descriptor import ModelDescriptor, describe
 from esrgan.errors import ConfigError, EsrganError
+from esrgan.inference.pixels import (
+    bt601_gray,
+    from_float,
+    stack_alpha,
+    to_float,
+    upscale_array,
+    upscale_pil,
+)
 from esrgan.inference.runner import ModelRunner, Precision
 from esrgan.inference.tiling import tiled_forward, tiled_forward_bands
 from esrgan.io.images import Image
@@ -46,8 +54,6 @@ from esrgan.precision import PRECISION_CHOICES, resolve_precision
 
 logger = logging.getLogger(__name__)
 
-# BT.601 luma weights (OpenCV's RGB2GRAY, Real-ESRGAN's gray conversion).
-BT601 = (0.299, 0.587, 0.114)
 # Auto tile sizes are multiples of this, between a minimum (see `Upscaler._min_tile`) and this maximum.
 _TILE_QUANTUM = 16
 MAX_AUTO_TILE = 2048
@@ -209,7 +215,7 @@ class Upscaler:
         """Upscale an `Image` (as returned by `read_image`), keeping its dtype, alpha and metadata."""
         if image.alpha is None:
             return replace(image, pixels=self._upscale_array(image.pixels))
-        out = self._upscale_array(_stack_alpha(image.pixels, image.alpha))
+        out = self._upscale_array(stack_alpha(image.pixels, image.alpha))
         color = out[:, :, 0] if image.pixels.ndim == 2 else out[:, :, :3]
         return replace(image, pixels=np.ascontiguousarray(color), alpha=np.ascontiguousarray(out[:, :, -1]))
 
@@ -356,18 +362,18 @@ class Upscaler:
             resize = StreamingResize((image.height * s, image.width * s), target)
             bands = (out for _, band in bands for out in resize.push(band))
         for row0, band in bands:
-            yield row0, _from_float(band[0].permute(1, 2, 0), image.pixels.dtype)
+            yield row0, from_float(band[0].permute(1, 2, 0), image.pixels.dtype)
 
     def _model_scale_bands(self, image: Image, tile: int) -> Iterator[tuple[int, torch.Tensor]]:
         """The model's output band by band (float ``1×C×rows×(W·s)``), colour channels then alpha."""
         s = self.model_scale
         color = image.pixels if image.pixels.ndim == 3 else image.pixels[:, :, None]
-        x = torch.from_numpy(_to_float(color)).permute(2, 0, 1).unsqueeze(0)
+        x = torch.from_numpy(to_float(color)).permute(2, 0, 1).unsqueeze(0)
         color_bands = self._color_bands(x, tile)
         if image.alpha is None:
             yield from color_bands
             return
-        alpha = torch.from_numpy(_to_float(image.alpha[:, :, None])).permute(2, 0, 1).unsqueeze(0)
+        alpha = torch.from_numpy(to_float(image.alpha[:, :, None])).permute(2, 0, 1).unsqueeze(0)
         alpha_bands = self._color_bands(alpha, tile) if self.alpha == "model" else None
         for row0, band in color_bands:
             if alpha_bands is not None:
@@ -407,48 +413,13 @@ class Upscaler:
             progress.close()
 
     # ----------------------------------------------------------------------------------------------
-    # conversions
+    # conversions (esrgan.inference.pixels)
 
     def _upscale_array(self, array: np.ndarray) -> np.ndarray:
-        if array.ndim == 2:
-            squeeze = True
-            hwc = array[:, :, None]
-        elif array.ndim == 3 and array.shape[2] in (1, 2, 3, 4):
-            squeeze = False
-            hwc = array
-        else:
-            raise ValueError(f"expected an H×W or H×W×C array with C in 1..4, got shape {array.shape}")
-        x = torch.from_numpy(_to_float(hwc)).permute(2, 0, 1).unsqueeze(0)
-        y = self.upscale_tensor(x)[0].permute(1, 2, 0)
-        out = _from_float(y, array.dtype)
-        return out[:, :, 0] if squeeze else out
+        return upscale_array(self.upscale_tensor, array)
 
     def _upscale_pil(self, image: PILImage.Image) -> PILImage.Image:
-        mode = image.mode
-        if mode in ("P", "PA"):
-            has_alpha = mode == "PA" or "transparency" in image.info
-            image = image.convert("RGBA" if has_alpha else "RGB")
-        elif mode == "1":
-            image = image.convert("L")
-        elif mode in ("RGBa", "La"):
-            image = image.convert(mode.upper())
-        elif mode not in ("L", "LA", "RGB", "RGBA", "I", "F") and not mode.startswith("I;16"):
-            image = image.convert("RGBA" if "A" in mode else "RGB")
-        mode = image.mode
-        array = np.asarray(image)
-        if mode.startswith("I;16"):
-            out = _pil_from_array(self._upscale_array(array.astype(np.uint16)), "I;16")
-        elif mode == "I":  # 32-bit int container of 16-bit values (older Pillow's 16-bit PNG gray)
-            up = self._upscale_array(np.clip(array, 0, 65535).astype(np.uint16))
-            out = _pil_from_array(up.astype(np.int32), "I")
-        elif mode == "F":
-            out = _pil_from_array(self._upscale_array(array.astype(np.float32)), "F")
-        else:
-            out = _pil_from_array(self._upscale_array(array), mode)
-        for key in ("icc_profile", "exif"):
-            if image.info.get(key):
-                out.info[key] = image.info[key]
-        return out
+        return upscale_pil(self.upscale_tensor, image)
 
     # ----------------------------------------------------------------------------------------------
     # model
@@ -466,7 +437,7 @@ class Upscaler:
         if c == m:
             return x, _identity
         if c == 1 and m == 3:
-            return x.expand(n, 3, h, w), _bt601_gray
+            return x.expand(n, 3, h, w), bt601_gray
         if m == 1:
             return x.reshape(n * c, 1, h, w), lambda y: y.reshape(n, c, *y.shape[2:])
         raise ConfigError(f"the model takes {m} channels; cannot upscale a {c}-channel image with it")
@@ -636,48 +607,6 @@ def _bicubic_rows(alpha: torch.Tensor, row0: int, rows: int, scale: int) -> torc
         alpha[:, :, c0:c1], size=((c1 - c0) * scale, width * scale), mode="bicubic", align_corners=False
     )
     return up[:, :, (a0 - c0) * scale : (a1 - c0) * scale].clamp_(0, 1)
-
-
-def _bt601_gray(y: torch.Tensor) -> torch.Tensor:
-    """N×3×H×W RGB in [0, 1] → N×1×H×W gray (BT.601 luma), clamped."""
-    weights = torch.tensor(BT601, dtype=y.dtype, device=y.device).view(1, 3, 1, 1)
-    return (y * weights).sum(dim=1, keepdim=True).clamp_(0, 1)
-
-
-def _pil_from_array(array: np.ndarray, mode: str) -> PILImage.Image:
-    """Pillow image of `mode` from an array (``H×W`` or ``H×W×C``) of the matching dtype."""
-    array = np.ascontiguousarray(array)
-    size = (array.shape[1], array.shape[0])
-    if mode == "I;16":
-        return PILImage.frombytes("I;16", size, array.astype("<u2").tobytes())
-    if mode in ("L", "LA", "RGB", "RGBA"):
-        return PILImage.frombytes(mode, size, array.tobytes())
-    return PILImage.fromarray(array)  # "I" from int32, "F" from float32
-
-
-def _stack_alpha(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    color = pixels[:, :, None] if pixels.ndim == 2 else pixels
-    return np.concatenate([color, alpha[:, :, None]], axis=2)
-
-
-def _to_float(array: np.ndarray) -> np.ndarray:
-    if array.dtype == np.uint8:
-        return array.astype(np.float32) / 255.0
-    if array.dtype == np.uint16:
-        return array.astype(np.float32) / 65535.0
-    if array.dtype in (np.float16, np.float32, np.float64):
-        return np.ascontiguousarray(array, dtype=np.float32)
-    raise ValueError(f"expected uint8, uint16 or float pixels, got {array.dtype}")
-
-
-def _from_float(y: torch.Tensor, dtype: np.dtype) -> np.ndarray:
-    """Clamped float tensor (H×W×C) → array of `dtype` (×255 / ×65535, round half to even)."""
-    y = y.clamp(0, 1)
-    if dtype == np.uint8:
-        return (y * 255.0).round_().to(torch.uint8).cpu().numpy()
-    if dtype == np.uint16:
-        return (y * 65535.0).round_().to(torch.int32).cpu().numpy().astype(np.uint16)
-    return y.cpu().numpy().astype(dtype)
 
 
 def _default_device(described: ModelDescriptor) -> torch.device:
