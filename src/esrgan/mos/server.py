@@ -84,33 +84,30 @@ def create_app(study: Study | str | Path, *, trusted_hosts: Iterable[str] | None
             other than loopback, where the server is reached by a name we cannot know).
     """
     flask = _import_flask()
-    from werkzeug.exceptions import HTTPException
-
     if not isinstance(study, Study):
         study = load_study(study)
-    static = {
-        route: (resources.files("esrgan.mos").joinpath("static", name).read_bytes(), mimetype)
-        for route, (name, mimetype) in _STATIC.items()
-    }
-    hosts = None if trusted_hosts is None else frozenset(h.lower() for h in trusted_hosts)
     app = flask.Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = 4096
     app.config["ESRGAN_STUDY"] = study
+    hosts = None if trusted_hosts is None else frozenset(h.lower() for h in trusted_hosts)
+    _install_plumbing(app, flask, study, hosts)
+    api = _Api(flask, study)
+    _add_page_routes(app, flask, study)
+    _add_rater_routes(app, flask, study, api)
+    return app
 
-    # ---------------------------------------------------------------------------------------------
-    # plumbing
 
-    def fail(status: int, message: str) -> NoReturn:
-        raise _ApiError(status, message)
+def _fail(status: int, message: str) -> NoReturn:
+    raise _ApiError(status, message)
+
+
+def _install_plumbing(app: Any, flask: Any, study: Study, hosts: frozenset[str] | None) -> None:
+    """Errors as JSON, one database connection per request, the Host/Origin checks and security headers."""
+    from werkzeug.exceptions import HTTPException
 
     @app.errorhandler(_ApiError)
     def _api_error(e: _ApiError) -> Any:
         return flask.jsonify(error=e.message), e.status
-
-    def conn() -> sqlite3.Connection:
-        if "db" not in flask.g:
-            flask.g.db = db.connect(study.db_path)
-        return flask.g.db
 
     @app.teardown_appcontext
     def _close(_exc: BaseException | None) -> None:
@@ -128,11 +125,11 @@ def create_app(study: Study | str | Path, *, trusted_hosts: Iterable[str] | None
         if hosts is not None:
             hostname = urlsplit(f"//{req.host}").hostname or ""
             if hostname.lower() not in hosts:
-                fail(400, f"unexpected Host header {req.host!r}; open the study at http://127.0.0.1:PORT/")
+                _fail(400, f"unexpected Host header {req.host!r}; open the study at http://127.0.0.1:PORT/")
         if req.method not in ("GET", "HEAD"):
             origin = req.headers.get("Origin")
             if origin is not None and origin.rstrip("/") != req.host_url.rstrip("/"):
-                fail(403, "cross-origin requests are not accepted")
+                _fail(403, "cross-origin requests are not accepted")
 
     @app.after_request
     def _headers(resp: Any) -> Any:
@@ -144,38 +141,54 @@ def create_app(study: Study | str | Path, *, trusted_hosts: Iterable[str] | None
             resp.headers["Cache-Control"] = "no-store"
         return resp
 
-    def json_body() -> dict[str, Any]:
-        if not flask.request.is_json:
-            fail(415, "send the request body as JSON (Content-Type: application/json)")
-        body = flask.request.get_json(silent=True)
+
+class _Api:
+    """What the request handlers share: the database connection, request parsing, rater authorisation and
+    the rater's state as the page sees it."""
+
+    def __init__(self, flask: Any, study: Study) -> None:
+        self.flask, self.study = flask, study
+
+    def conn(self) -> sqlite3.Connection:
+        g = self.flask.g
+        if "db" not in g:
+            g.db = db.connect(self.study.db_path)
+        return g.db
+
+    def json_body(self) -> dict[str, Any]:
+        request = self.flask.request
+        if not request.is_json:
+            _fail(415, "send the request body as JSON (Content-Type: application/json)")
+        body = request.get_json(silent=True)
         if not isinstance(body, dict):
-            fail(400, "the request body must be a JSON object")
+            _fail(400, "the request body must be a JSON object")
         return body
 
+    @staticmethod
     def text_field(body: dict[str, Any], key: str, max_len: int) -> str:
         value = body.get(key)
         if not isinstance(value, str) or not value.strip():
-            fail(400, f"{key!r} must be a non-empty string")
+            _fail(400, f"{key!r} must be a non-empty string")
         value = " ".join(value.split())
         if len(value) > max_len or not value.isprintable():
-            fail(400, f"{key!r} must be at most {max_len} printable characters")
+            _fail(400, f"{key!r} must be at most {max_len} printable characters")
         return value
 
-    def authorised(rater_id: str) -> db.Rater:
-        rater = db.get_rater(conn(), rater_id)
+    def authorised(self, rater_id: str) -> db.Rater:
+        rater = db.get_rater(self.conn(), rater_id)
         if rater is None:
-            fail(404, "unknown rater")
-        token = flask.request.headers.get(TOKEN_HEADER)
+            _fail(404, "unknown rater")
+        token = self.flask.request.headers.get(TOKEN_HEADER)
         if not token:
-            fail(401, f"missing {TOKEN_HEADER} header")
+            _fail(401, f"missing {TOKEN_HEADER} header")
         if not db.token_matches(rater, token):
-            fail(403, "this token belongs to another rater")
+            _fail(403, "this token belongs to another rater")
         return rater
 
-    def state(rater: db.Rater) -> dict[str, Any]:
-        p = db.progress(conn(), rater)
+    def state(self, rater: db.Rater) -> dict[str, Any]:
+        p = db.progress(self.conn(), rater)
         examples: dict[str, list[dict[str, Any]]] = {}
-        for it in study.calibration:  # grouped per image, the bad end (1) first
+        for it in self.study.calibration:  # grouped per image, the bad end (1) first
             examples.setdefault(it.image, []).append({"item": it.id, "score": it.fixed_score})
         return {
             "rater": rater.id,
@@ -188,8 +201,13 @@ def create_app(study: Study | str | Path, *, trusted_hosts: Iterable[str] | None
             "latest": None if p.latest is None else {"item": p.latest[0], "score": p.latest[1]},
         }
 
-    # ---------------------------------------------------------------------------------------------
-    # pages and images
+
+def _add_page_routes(app: Any, flask: Any, study: Study) -> None:
+    """The page, its scripts and styles, and the study's images (by id only)."""
+    static = {
+        route: (resources.files("esrgan.mos").joinpath("static", name).read_bytes(), mimetype)
+        for route, (name, mimetype) in _STATIC.items()
+    }
 
     def static_page() -> Any:
         data, mimetype = static[flask.request.path]
@@ -202,7 +220,7 @@ def create_app(study: Study | str | Path, *, trusted_hosts: Iterable[str] | None
     def image(item_id: str) -> Any:
         item: StudyItem | None = study.item(item_id)
         if item is None:
-            fail(404, "unknown image id")
+            _fail(404, "unknown image id")
         # The path is built from the manifest's id (16 hex digits), never from the URL text. Bytes only: no
         # Last-Modified (files were written image by image, method by method, so their times could tell the
         # method) and no file name.
@@ -210,74 +228,73 @@ def create_app(study: Study | str | Path, *, trusted_hosts: Iterable[str] | None
         resp.headers["Cache-Control"] = "private, max-age=3600"
         return resp
 
-    # ---------------------------------------------------------------------------------------------
-    # raters
+
+def _add_rater_routes(app: Any, flask: Any, study: Study, api: _Api) -> None:
+    """Registering, resuming, calibration and votes."""
 
     @app.post("/api/raters")
     def register() -> Any:
-        name = text_field(json_body(), "name", MAX_NAME)
+        name = api.text_field(api.json_body(), "name", MAX_NAME)
         rater_id = secrets.token_hex(8)
         token = db.new_token()
         try:
             rater = db.create_rater(
-                conn(), name, rater_id=rater_id, token=token, order=rater_order(study, rater_id)
+                api.conn(), name, rater_id=rater_id, token=token, order=rater_order(study, rater_id)
             )
         except db.NameTaken:
-            fail(409, "this name has started already: enter the resume code you were given to continue")
+            _fail(409, "this name has started already: enter the resume code you were given to continue")
         logger.info("new rater %s", rater.id)
         return flask.jsonify(rater=rater.id, name=rater.name, token=token), 201
 
     @app.post("/api/resume")
     def resume() -> Any:
-        body = json_body()
-        name = text_field(body, "name", MAX_NAME)
-        token = text_field(body, "token", 64)
-        rater = db.rater_by_name(conn(), name)
+        body = api.json_body()
+        name = api.text_field(body, "name", MAX_NAME)
+        token = api.text_field(body, "token", 64)
+        rater = db.rater_by_name(api.conn(), name)
         if rater is None or not db.token_matches(rater, token):
-            fail(403, "this name and resume code do not match")
+            _fail(403, "this name and resume code do not match")
         return flask.jsonify(rater=rater.id, name=rater.name)
 
     @app.get("/api/raters/<rater_id>")
     def rater_state(rater_id: str) -> Any:
-        return flask.jsonify(state(authorised(rater_id)))
+        return flask.jsonify(api.state(api.authorised(rater_id)))
 
     @app.post("/api/raters/<rater_id>/calibration")
     def calibrated(rater_id: str) -> Any:
-        rater = authorised(rater_id)
-        json_body()
-        db.mark_calibrated(conn(), rater.id)
-        updated = db.get_rater(conn(), rater.id)
+        rater = api.authorised(rater_id)
+        api.json_body()
+        db.mark_calibrated(api.conn(), rater.id)
+        updated = db.get_rater(api.conn(), rater.id)
         assert updated is not None
-        return flask.jsonify(state(updated))
+        return flask.jsonify(api.state(updated))
 
     @app.get("/api/raters/<rater_id>/votes")
     def votes(rater_id: str) -> Any:
-        rater = authorised(rater_id)
+        rater = api.authorised(rater_id)
         return flask.jsonify(
-            votes=[{"item": v.item_id, "score": v.score} for v in db.rater_votes(conn(), rater.id)]
+            votes=[{"item": v.item_id, "score": v.score} for v in db.rater_votes(api.conn(), rater.id)]
         )
 
     @app.post("/api/raters/<rater_id>/votes")
     def vote(rater_id: str) -> Any:
-        rater = authorised(rater_id)
-        body = json_body()
+        rater = api.authorised(rater_id)
+        body = api.json_body()
         item_id, score = body.get("item"), body.get("score")
         if isinstance(score, bool) or not isinstance(score, int) or not db.MIN_SCORE <= score <= db.MAX_SCORE:
-            fail(400, f"'score' must be an integer from {db.MIN_SCORE} to {db.MAX_SCORE}, got {score!r}")
+            _fail(400, f"'score' must be an integer from {db.MIN_SCORE} to {db.MAX_SCORE}, got {score!r}")
         if not isinstance(item_id, str):
-            fail(400, "'item' must be an image id (a string)")
+            _fail(400, "'item' must be an image id (a string)")
         item = study.item(item_id)
         if item is None:
-            fail(404, "unknown image id")
+            _fail(404, "unknown image id")
         if item.fixed_score is not None:
-            fail(400, "calibration examples have fixed scores and are not scored")
+            _fail(400, "calibration examples have fixed scores and are not scored")
         try:
-            db.cast_vote(conn(), rater, item.id, score)
+            db.cast_vote(api.conn(), rater, item.id, score)
         except db.VoteRefused as e:
-            fail(409, str(e))
-        return flask.jsonify(state(rater))
-
-    return app
+            _fail(409, str(e))
+        return flask.jsonify(api.state(rater))
 
 
 def make_study_server(study_dir: str | Path, host: str = "127.0.0.1", port: int = 8000) -> Any:
