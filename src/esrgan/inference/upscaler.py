@@ -290,7 +290,8 @@ class Upscaler:
         The whole point is bounded memory, so there is always a tile size: `tile` if it is a number, else
         (``tile=0`` or ``"auto"``) the automatic tile size, further limited so that one band accumulator
         stays below `STREAM_BAND_BYTES` (for small images the same tile as ``"auto"`` in memory). Memory
-        held: the input as float32 and about two bands of ``tile · scale`` float32 output rows.
+        held: the input (8-bit images as they are, tiles converted as they run; others as float32) and about
+        two bands of ``tile · scale`` float32 output rows.
 
         Raises `EsrganError` when the settings need the whole output at once (back-projection) and for
         out-of-memory errors (with ``tile=0``/``"auto"``, an
@@ -368,12 +369,12 @@ class Upscaler:
         """The model's output band by band (float ``1×C×rows×(W·s)``), colour channels then alpha."""
         s = self.model_scale
         color = image.pixels if image.pixels.ndim == 3 else image.pixels[:, :, None]
-        x = torch.from_numpy(to_float(color)).permute(2, 0, 1).unsqueeze(0)
+        x = _band_input(color)
         color_bands = self._color_bands(x, tile)
         if image.alpha is None:
             yield from color_bands
             return
-        alpha = torch.from_numpy(to_float(image.alpha[:, :, None])).permute(2, 0, 1).unsqueeze(0)
+        alpha = _band_input(image.alpha[:, :, None])
         alpha_bands = self._color_bands(alpha, tile) if self.alpha == "model" else None
         for row0, band in color_bands:
             if alpha_bands is not None:
@@ -395,10 +396,13 @@ class Upscaler:
         n, c, h, w = x.shape
         s = self.model_scale
         tile = max(self.size_multiple, tile // self.size_multiple * self.size_multiple)  # as `_tiled`
+        if not x.is_floating_point() and (-h % self.size_multiple or -w % self.size_multiple):
+            x = _as_unit_float(x)  # mirror padding needs float data
+        run = self._run_model if x.is_floating_point() else lambda t: self._run_model(_as_unit_float(t))
         progress = _TileProgress(self.progress)
         try:
             for row0, band in tiled_forward_bands(
-                self._run_model,
+                run,
                 self._pad_to_multiple(x),
                 scale=s,
                 tile=tile,
@@ -591,6 +595,19 @@ def _identity(y: torch.Tensor) -> torch.Tensor:
     return y
 
 
+def _band_input(array: np.ndarray) -> torch.Tensor:
+    """``1×C×H×W`` input for streaming: 8-bit images stay uint8 (a quarter of float32's memory; tiles are
+    converted as the model takes them, to the same values), others become float32 in [0, 1]."""
+    if array.dtype == np.uint8:
+        return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).unsqueeze(0)
+    return torch.from_numpy(to_float(array)).permute(2, 0, 1).unsqueeze(0)
+
+
+def _as_unit_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 tensor → float32 in [0, 1], as `to_float` converts arrays (a division in float32)."""
+    return x.to(torch.float32).div_(255.0)
+
+
 def _bicubic_rows(alpha: torch.Tensor, row0: int, rows: int, scale: int) -> torch.Tensor:
     """Output rows ``[row0, row0 + rows)`` of the bicubic ×`scale` upscaling of N×1×H×W `alpha`, clamped.
 
@@ -603,9 +620,10 @@ def _bicubic_rows(alpha: torch.Tensor, row0: int, rows: int, scale: int) -> torc
         raise ValueError(f"band rows [{row0}, {row0 + rows}) are not whole input rows at scale {scale}")
     a0, a1 = row0 // scale, (row0 + rows) // scale
     c0, c1 = max(0, a0 - 2), min(height, a1 + 2)
-    up = F.interpolate(
-        alpha[:, :, c0:c1], size=((c1 - c0) * scale, width * scale), mode="bicubic", align_corners=False
-    )
+    rows_in = alpha[:, :, c0:c1]
+    if not rows_in.is_floating_point():
+        rows_in = _as_unit_float(rows_in)
+    up = F.interpolate(rows_in, size=((c1 - c0) * scale, width * scale), mode="bicubic", align_corners=False)
     return up[:, :, (a0 - c0) * scale : (a1 - c0) * scale].clamp_(0, 1)
 
 
