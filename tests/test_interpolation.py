@@ -16,14 +16,14 @@ from esrgan.ops.interpolation import interpolate_image_folders, interpolate_imag
 def test_blend_values_rounding_and_end_points() -> None:
     a = np.array([[0, 10, 255, 100]], dtype=np.uint8)
     b = np.array([[255, 11, 0, 100]], dtype=np.uint8)
-    # 0.5·0 + 0.5·255 = 127.5 → 128 (half up); 0.5·10 + 0.5·11 = 10.5 → 11
-    assert interpolate_images(a, b, 0.5).tolist() == [[128, 11, 128, 100]]
+    # ties round half to even, as the Upscaler's output and the sweep's blend: 127.5 → 128, 10.5 → 10
+    assert interpolate_images(a, b, 0.5).tolist() == [[128, 10, 128, 100]]
     assert interpolate_images(a, b, 0.8).tolist() == [[204, 11, 51, 100]]  # 0.2·a + 0.8·b
     assert np.array_equal(interpolate_images(a, b, 0.0), a) and np.array_equal(
         interpolate_images(a, b, 1.0), b
     )
     wide = interpolate_images(a.astype(np.uint16) * 257, b.astype(np.uint16) * 257, 0.5)
-    assert wide.dtype == np.uint16 and wide.tolist() == [[32768, 2699, 32768, 25700]]
+    assert wide.dtype == np.uint16 and wide.tolist() == [[32768, 2698, 32768, 25700]]  # 2698.5 → 2698
     floats = interpolate_images(np.zeros(2, np.float32), np.ones(2, np.float32), 0.25)
     assert floats.dtype == np.float32 and floats.tolist() == [0.25, 0.25]
 

@@ -52,8 +52,10 @@ from esrgan.eval.tables import (
     score_from_strings,
     write_output,
 )
+from esrgan.inference.pixels import from_float
 from esrgan.inference.upscaler import Upscaler
 from esrgan.io.folders import list_images
+from esrgan.ops.interpolation import blend
 from esrgan.weights import interpolate_models, load_model
 
 if TYPE_CHECKING:
@@ -295,12 +297,9 @@ def blend_outputs(a: torch.Tensor, b: torch.Tensor, alpha: float) -> np.ndarray:
     Upscaler's (round half to even), so ``alpha`` 0 and 1 return exactly the Upscaler's uint8 images of
     ``a`` and ``b``.
     """
-    import torch
-
     if a.shape != b.shape:
         raise EsrganError(f"cannot blend SR images of different shapes {tuple(a.shape)} and {tuple(b.shape)}")
-    y = (1.0 - alpha) * a + alpha * b
-    out = (y[0].permute(1, 2, 0).clamp(0, 1) * 255.0).round_().to(torch.uint8).cpu().numpy()
+    out = from_float(blend(a, b, alpha)[0].permute(1, 2, 0), np.dtype(np.uint8))
     return out[:, :, 0] if out.shape[2] == 1 else out
 
 

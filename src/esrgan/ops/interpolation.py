@@ -2,8 +2,11 @@
 
     I = (1 − α)·I_PSNR + α·I_GAN        pixel by pixel, α ∈ [0, 1]
 
-computed in float64 and rounded half up to the images' integer type. (Network interpolation, the blend of
-weights, is `esrgan.weights.interpolate_models`.)
+`blend` is the one formula, for numpy arrays and torch tensors alike; integer results are rounded half to
+even (`np.rint`, as `torch.round` and the Upscaler's output conversion), so image interpolation of saved
+images (`interpolate_images`, in float64) and of float model outputs (`esrgan.eval.sweep`, before
+quantisation) round the same way. (Network interpolation, the blend of weights, is
+`esrgan.weights.interpolate_models`.)
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from esrgan.errors import EsrganError
 
-__all__ = ["interpolate_images", "interpolate_image_folders", "FolderBlendSummary"]
+__all__ = ["blend", "interpolate_images", "interpolate_image_folders", "FolderBlendSummary"]
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -29,22 +35,26 @@ def _check_alpha(alpha: float) -> float:
     return alpha
 
 
+def blend(a: T, b: T, alpha: float) -> T:
+    """``(1 − alpha)·a + alpha·b``: float arrays or tensors of one shape (image interpolation, SPEC §9)."""
+    return (1.0 - _check_alpha(alpha)) * a + alpha * b  # type: ignore[operator]
+
+
 def interpolate_images(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
     """``(1 − alpha)·a + alpha·b`` for two arrays of the same shape and dtype.
 
-    uint8/uint16 inputs give the same integer type (rounded half up, exact for alpha 0 and 1); float inputs
-    give float64 → the input float dtype. Raises `EsrganError` for mismatched shapes or dtypes.
+    uint8/uint16 inputs give the same integer type (rounded half to even, exact for alpha 0 and 1); float
+    inputs give float64 → the input float dtype. Raises `EsrganError` for mismatched shapes or dtypes.
     """
     alpha = _check_alpha(alpha)
     if a.shape != b.shape:
         raise EsrganError(f"cannot blend images of different shapes {a.shape} and {b.shape}")
     if a.dtype != b.dtype:
         raise EsrganError(f"cannot blend images of different types {a.dtype} and {b.dtype}")
-    blend = (1.0 - alpha) * a.astype(np.float64) + alpha * b.astype(np.float64)
+    mixed = blend(a.astype(np.float64), b.astype(np.float64), alpha)
     if np.issubdtype(a.dtype, np.integer):
-        top = np.iinfo(a.dtype).max
-        return np.clip(np.floor(blend + 0.5), 0, top).astype(a.dtype)
-    return blend.astype(a.dtype)
+        return np.clip(np.rint(mixed), 0, np.iinfo(a.dtype).max).astype(a.dtype)
+    return mixed.astype(a.dtype)
 
 
 @dataclass
