@@ -16,10 +16,10 @@ from PIL import Image as PILImage
 from esrgan.archs import RRDBNet
 from esrgan.cli import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, main
 from esrgan.errors import EsrganError, ImageError, WeightsError
-from esrgan.inference.files import check_name_part, collect_inputs, output_path
 from esrgan.inference.streaming import check_output_size, upscale_to_png
 from esrgan.inference.upscaler import Upscaler
 from esrgan.io.images import Image, read_image
+from esrgan.jobs.upscale import check_name_part, collect_inputs, output_path
 from esrgan.weights import inspect_weights, load_model, save_model
 
 RNG = np.random.default_rng(12)

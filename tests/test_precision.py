@@ -126,8 +126,8 @@ def test_upscaler_and_upscale_default_to_auto(monkeypatch: pytest.MonkeyPatch, t
 
     from esrgan.archs import RRDBNet
     from esrgan.cli import main
-    from esrgan.inference.manifest import read_manifest
     from esrgan.inference.upscaler import Upscaler
+    from esrgan.jobs.manifest import read_manifest
     from esrgan.weights import save_model
 
     net = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4, scale=2)

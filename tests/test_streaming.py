@@ -381,7 +381,7 @@ def test_needs_streaming_for_large_png_outputs_only(monkeypatch: pytest.MonkeyPa
 
 
 def test_upscale_files_streams_big_png_outputs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from esrgan.inference.files import upscale_files
+    from esrgan.jobs.upscale import upscale_files
 
     image = _image("RGB", np.uint8, height=24, width=36)
     src = tmp_path / "in.png"
@@ -396,7 +396,7 @@ def test_upscale_files_streams_big_png_outputs(monkeypatch: pytest.MonkeyPatch, 
         real(upscaler, image, dst, overwrite=overwrite)
 
     monkeypatch.setattr(streaming, "STREAM_THRESHOLD_PIXELS", 100)
-    monkeypatch.setattr("esrgan.inference.files.upscale_to_png", spy)
+    monkeypatch.setattr("esrgan.jobs.upscale.upscale_to_png", spy)
     summary = upscale_files(up, [src], tmp_path / "streamed", progress=False)
     assert [dst for _, dst in summary.done] == streamed_calls == [tmp_path / "streamed" / "in_out.png"]
     np.testing.assert_array_equal(

@@ -13,9 +13,9 @@ from PIL import ImageCms
 from torch import nn
 
 from esrgan.errors import EsrganError
-from esrgan.inference.files import UpscaleSummary, collect_inputs, output_path, upscale_files
 from esrgan.inference.upscaler import Upscaler
 from esrgan.io.images import Image, read_image, write_image
+from esrgan.jobs.upscale import UpscaleSummary, collect_inputs, output_path, upscale_files
 
 RNG = np.random.default_rng(3)
 

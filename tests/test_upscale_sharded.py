@@ -22,18 +22,18 @@ from esrgan._fs import temporary_file_target
 from esrgan.archs import RRDBNet
 from esrgan.cli import main
 from esrgan.errors import ConfigError
-from esrgan.inference import files
-from esrgan.inference.files import (
+from esrgan.inference.upscaler import Upscaler
+from esrgan.io import images as image_io
+from esrgan.io.images import Image, write_image
+from esrgan.jobs import upscale as files
+from esrgan.jobs.manifest import MANIFEST_DIR, Recipe, read_manifest, recipe_for
+from esrgan.jobs.upscale import (
     Shard,
     collect_inputs,
     shard_from_env,
     shard_positions,
     upscale_files,
 )
-from esrgan.inference.manifest import MANIFEST_DIR, Recipe, read_manifest, recipe_for
-from esrgan.inference.upscaler import Upscaler
-from esrgan.io import images as image_io
-from esrgan.io.images import Image, write_image
 from esrgan.weights import load_model, save_model
 
 SUBPROCESS_TIMEOUT = 240

@@ -37,7 +37,7 @@ many files, many processes:
 
 
 def _shard_arg(text: str) -> object:
-    from esrgan.inference.files import Shard
+    from esrgan.jobs.upscale import Shard
 
     try:
         return Shard.parse(text)
@@ -159,10 +159,10 @@ def _naming(path: Path, message: str) -> str:
 
 def _run_upscale(args: argparse.Namespace) -> int:
 
-    from esrgan.inference.files import collect_inputs, shard_device, shard_from_env, upscale_files
-    from esrgan.inference.manifest import recipe_for
     from esrgan.inference.onnx_backend import choose_backend, load_backend_model
     from esrgan.inference.upscaler import Upscaler
+    from esrgan.jobs.manifest import recipe_for
+    from esrgan.jobs.upscale import collect_inputs, shard_device, shard_from_env, upscale_files
     from esrgan.weights import interpolate_models, load_model
 
     if (args.model_b is None) != (args.alpha is None):
@@ -194,7 +194,7 @@ def _run_upscale(args: argparse.Namespace) -> int:
         half=args.half,
         precision=args.precision,
         tile_batch=args.tile_batch,
-        alpha=args.alpha_upsampler,
+        alpha_upsampler=args.alpha_upsampler,
         outscale=args.outscale,
         back_projection=args.back_projection,
         progress=bars,

@@ -1,13 +1,13 @@
-"""Inference: image files, tiling and the `Upscaler`.
+"""Inference: upscaling one image with a model (the `Upscaler`), its tiles, precision and memory.
 
-    image_io   read_image / write_image / Image     (no torch import)
     tiling     plan_tiles / tiled_forward / tiled_forward_bands / Tile
     upscaler   Upscaler
-    png_stream PngStreamWriter                      (no torch import)
+    pixels     array and Pillow conversions to and from the model's float tensors
+    runner     how one tile runs (channels_last, strips, half precision with fp32 fall back)
     streaming  needs_streaming / upscale_to_png     (outputs too large for memory, band by band into PNG)
-    files      collect_inputs / output_path / upscale_files / UpscaleSummary / Shard
-    manifest   Recipe / recipe_for / read_manifest      (the resumable record of `esrgan upscale`)
     onnx_backend  OnnxModel / export_onnx / quantize_onnx_int8   (optional extra "onnx"; docs/onnx.md)
+
+Image files are `esrgan.io`, and jobs over many files (`esrgan upscale`) are `esrgan.jobs`.
 
 Names are imported lazily so that reading an image does not import torch.
 """
@@ -30,14 +30,6 @@ _LAZY = {
     "needs_streaming": "esrgan.inference.streaming",
     "upscale_to_png": "esrgan.inference.streaming",
     "Upscaler": "esrgan.inference.upscaler",
-    "UpscaleSummary": "esrgan.inference.files",
-    "collect_inputs": "esrgan.inference.files",
-    "output_path": "esrgan.inference.files",
-    "upscale_files": "esrgan.inference.files",
-    "Shard": "esrgan.inference.files",
-    "Recipe": "esrgan.inference.manifest",
-    "recipe_for": "esrgan.inference.manifest",
-    "read_manifest": "esrgan.inference.manifest",
     "OnnxModel": "esrgan.inference.onnx_backend",
     "export_onnx": "esrgan.inference.onnx_backend",
     "quantize_onnx_int8": "esrgan.inference.onnx_backend",
@@ -48,30 +40,20 @@ __all__ = [
     "Image",
     "OnnxModel",
     "PngStreamWriter",
-    "Recipe",
-    "Shard",
     "Tile",
-    "UpscaleSummary",
     "Upscaler",
-    "collect_inputs",
     "export_onnx",
     "needs_streaming",
-    "output_path",
     "plan_tiles",
     "quantize_onnx_int8",
     "read_image",
-    "read_manifest",
-    "recipe_for",
     "tiled_forward",
     "tiled_forward_bands",
-    "upscale_files",
     "upscale_to_png",
     "write_image",
 ]
 
 if TYPE_CHECKING:
-    from esrgan.inference.files import Shard, UpscaleSummary, collect_inputs, output_path, upscale_files
-    from esrgan.inference.manifest import Recipe, read_manifest, recipe_for
     from esrgan.inference.onnx_backend import OnnxModel, export_onnx, quantize_onnx_int8
     from esrgan.inference.streaming import STREAM_THRESHOLD_PIXELS, needs_streaming, upscale_to_png
     from esrgan.inference.tiling import Tile, plan_tiles, tiled_forward, tiled_forward_bands

@@ -104,7 +104,8 @@ class Upscaler:
             (`esrgan.precision`); the choice is in `requested_precision`. A tile whose half-precision output
             is not finite or black is redone in fp32, and fp32 is kept from then on
             (`esrgan.inference.runner`).
-        alpha: how an alpha channel is upscaled: "model" or "bicubic".
+        alpha_upsampler: how an alpha channel is upscaled: "model" or "bicubic" (``alpha=`` is the same
+            argument's older name, kept for existing code).
         tile_batch: run up to this many same-sized tiles through the model at once (GPUs: fuller device).
         outscale: final scale factor (any positive number); the network output is resized to
             ``round(h·outscale) × round(w·outscale)``. Default: the model's scale.
@@ -123,12 +124,15 @@ class Upscaler:
         device: str | torch.device | None = None,
         half: bool = False,
         precision: Precision | Literal["auto"] | None = None,
-        alpha: Literal["model", "bicubic"] = "model",
+        alpha_upsampler: Literal["model", "bicubic"] = "model",
         tile_batch: int = 1,
         outscale: float | None = None,
         back_projection: int = 0,
         progress: bool = False,
+        alpha: Literal["model", "bicubic"] | None = None,
     ) -> None:
+        if alpha is not None:  # the older name of alpha_upsampler
+            alpha_upsampler = alpha
         described = describe(model)
         if described.scale is None:
             scale = getattr(model, "scale", None)
@@ -145,8 +149,8 @@ class Upscaler:
             )
         if not isinstance(tile_batch, int) or isinstance(tile_batch, bool) or tile_batch < 1:
             raise ConfigError(f"tile_batch must be an integer >= 1, got {tile_batch!r}")
-        if alpha not in ("model", "bicubic"):
-            raise ConfigError(f"alpha must be 'model' or 'bicubic', got {alpha!r}")
+        if alpha_upsampler not in ("model", "bicubic"):
+            raise ConfigError(f"alpha_upsampler must be 'model' or 'bicubic', got {alpha_upsampler!r}")
         if outscale is not None and not (
             isinstance(outscale, int | float) and math.isfinite(outscale) and outscale > 0
         ):
@@ -176,7 +180,7 @@ class Upscaler:
         self.tile = tile
         self.tile_overlap = tile_overlap
         self.tile_batch = tile_batch
-        self.alpha = alpha
+        self.alpha_upsampler = alpha_upsampler
         self.outscale = None if outscale is None else float(outscale)
         self.back_projection = back_projection
         self.progress = progress
@@ -248,7 +252,7 @@ class Upscaler:
             if self.back_projection:
                 out = self._back_project(out, color)
             if alpha is not None:
-                if self.alpha == "model":
+                if self.alpha_upsampler == "model":
                     out_alpha = self._upscale_color(alpha)
                 else:
                     out_alpha = F.interpolate(
@@ -346,7 +350,7 @@ class Upscaler:
         whole = _round_up(max(image.height, image.width), q)
         # float32 bytes of one band accumulator per input row: `scale` output rows of the full output width
         # with the model's channels (twice when alpha goes through the model: a second accumulator).
-        groups = 2 if image.alpha is not None and self.alpha == "model" else 1
+        groups = 2 if image.alpha is not None and self.alpha_upsampler == "model" else 1
         channels = max(self.in_channels, 3)  # gray goes through a 3-channel model as RGB
         per_input_row = 4 * groups * channels * image.width * self.model_scale**2
         # an outscale resize holds its output band too: (outscale / scale)² as many bytes per input row
@@ -375,7 +379,7 @@ class Upscaler:
             yield from color_bands
             return
         alpha = _band_input(image.alpha[:, :, None])
-        alpha_bands = self._color_bands(alpha, tile) if self.alpha == "model" else None
+        alpha_bands = self._color_bands(alpha, tile) if self.alpha_upsampler == "model" else None
         for row0, band in color_bands:
             if alpha_bands is not None:
                 alpha_row0, alpha_band = next(alpha_bands)

@@ -75,7 +75,7 @@ class Recipe:
             model_sha256=model_sha256,
             tile=upscaler.tile,
             tile_overlap=upscaler.tile_overlap,
-            alpha_upsampler=upscaler.alpha,
+            alpha_upsampler=upscaler.alpha_upsampler,
             outscale=upscaler.outscale,
             back_projection=upscaler.back_projection,
             precision=upscaler.requested_precision,  # "fp32", "fp16", "bf16": what the job asked for

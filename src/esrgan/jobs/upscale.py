@@ -23,7 +23,7 @@ Decisions:
   folder — split one job without talking to each other. Every process checks the whole plan (duplicate
   output names, outputs replacing inputs) so they all agree, and shards are cut from the whole list, not from
   the work left, for the same reason.
-- Manifest (`esrgan.inference.manifest`): given a `Recipe`, every finished output is recorded. An existing
+- Manifest (`esrgan.jobs.manifest`): given a `Recipe`, every finished output is recorded. An existing
   output recorded with the same recipe, from an input with the same name and size, is "done earlier" and not
   made again, even with `overwrite` — rerunning the same command resumes it. An existing output recorded with
   another recipe or input, or not recorded at all, is skipped with the reason unless `overwrite`.
@@ -47,7 +47,6 @@ from tqdm import tqdm
 
 from esrgan._fs import temporary_file_target
 from esrgan.errors import ConfigError, EsrganError
-from esrgan.inference.manifest import ManifestRecord, ManifestWriter, Recipe, read_manifest
 from esrgan.inference.streaming import check_output_size, needs_streaming, upscale_to_png
 from esrgan.inference.upscaler import Upscaler
 from esrgan.io.folders import IMAGE_EXTENSIONS, is_image_name
@@ -58,6 +57,7 @@ from esrgan.io.images import (
     read_image,
     write_image,
 )
+from esrgan.jobs.manifest import ManifestRecord, ManifestWriter, Recipe, read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +267,7 @@ def upscale_files(
     """Upscale every input (those of `shard` when given) into `out_dir`; a failing file is recorded and the
     others still run.
 
-    `recipe` (from `esrgan.inference.manifest.recipe_for`) turns the manifest on: each finished output is
+    `recipe` (from `esrgan.jobs.manifest.recipe_for`) turns the manifest on: each finished output is
     recorded, and outputs recorded earlier with the same recipe are not made again. ``threads=False`` does
     everything in the calling thread, one file after another (the same results, without the overlap).
 
