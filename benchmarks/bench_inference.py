@@ -98,7 +98,7 @@ def input_image(height: int, width: int) -> Path:
 
 
 def onnx_file(int8: bool) -> Path:
-    from esrgan.inference.onnx_backend import export_onnx, export_onnx_int8
+    from esrgan.inference.onnx import export_onnx, export_onnx_int8
 
     path = CACHE / ("rrdbnet_x4_int8.onnx" if int8 else "rrdbnet_x4.onnx")
     if not path.exists():
@@ -161,7 +161,7 @@ def worker(method: str, image_path: Path, repeat: int) -> dict[str, object]:
             model = load_model(str(weights_file()), device="cpu")
             upscaler = Upscaler(model, tile="auto", device="cpu", precision=precision)  # type: ignore[arg-type]
         else:
-            from esrgan.inference.onnx_backend import OnnxModel
+            from esrgan.inference.onnx import OnnxModel
 
             upscaler = Upscaler(OnnxModel(onnx_file(method.endswith("int8"))), tile="auto", device="cpu")
 

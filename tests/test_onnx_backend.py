@@ -1,4 +1,4 @@
-"""ONNX export, the onnxruntime backend and int8 quantisation (`esrgan.inference.onnx_backend`).
+"""ONNX export, the onnxruntime backend and int8 quantisation (`esrgan.inference.onnx`).
 
 The backend must give the torch path's pixels: fp32 within one uint8 level everywhere (whole image, tiled,
 odd and varying sizes from one exported file), int8 within a stated PSNR of the fp32 output. Tests that need
@@ -20,9 +20,8 @@ import torch
 from esrgan.archs.rrdbnet import RRDBNet, basicsr_init
 from esrgan.cli import main
 from esrgan.errors import ConfigError, EsrganError, WeightsError
-from esrgan.inference.onnx_backend import (
+from esrgan.inference.onnx import (
     OnnxModel,
-    _state_dict_sha256,
     cached_onnx_path,
     choose_backend,
     export_onnx,
@@ -30,6 +29,7 @@ from esrgan.inference.onnx_backend import (
     onnx_metadata,
     quantize_onnx_int8,
 )
+from esrgan.inference.onnx.export import _state_dict_sha256
 from esrgan.inference.upscaler import Upscaler
 from esrgan.io.images import Image, read_image, write_image
 from esrgan.metrics import psnr

@@ -104,7 +104,7 @@ def test_tiles_match_the_whole_image() -> None:
 
 def test_onnx_export_round_trip(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
-    from esrgan.inference.onnx_backend import OnnxModel, export_onnx
+    from esrgan.inference.onnx import OnnxModel, export_onnx
 
     sd = _realesrgan_state_dict(num_feat=8, num_conv=2, scale=4, seed=2)
     torch.save(sd, tmp_path / "m.pth")

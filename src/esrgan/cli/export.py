@@ -62,7 +62,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_export_onnx(args: argparse.Namespace) -> int:
-    from esrgan.inference.onnx_backend import export_onnx, export_onnx_int8, onnx_metadata
+    from esrgan.inference.onnx import export_onnx, export_onnx_int8, onnx_metadata
 
     if not args.int8 and args.calibration is not None:
         raise EsrganError("--calibration is for --int8 (static quantisation); add --int8 or leave it out")

@@ -159,7 +159,7 @@ def _naming(path: Path, message: str) -> str:
 
 def _run_upscale(args: argparse.Namespace) -> int:
 
-    from esrgan.inference.onnx_backend import choose_backend, load_backend_model
+    from esrgan.inference.onnx import choose_backend, load_backend_model
     from esrgan.inference.upscaler import Upscaler
     from esrgan.jobs.manifest import recipe_for
     from esrgan.jobs.upscale import collect_inputs, shard_device, shard_from_env, upscale_files

@@ -5,7 +5,7 @@
     pixels     array and Pillow conversions to and from the model's float tensors
     runner     how one tile runs (channels_last, strips, half precision with fp32 fall back)
     streaming  needs_streaming / upscale_to_png     (outputs too large for memory, band by band into PNG)
-    onnx_backend  OnnxModel / export_onnx / quantize_onnx_int8   (optional extra "onnx"; docs/onnx.md)
+    onnx       OnnxModel / export_onnx / quantize_onnx_int8   (optional extra "onnx"; docs/onnx.md)
 
 Image files are `esrgan.io`, and jobs over many files (`esrgan upscale`) are `esrgan.jobs`.
 
@@ -30,9 +30,9 @@ _LAZY = {
     "needs_streaming": "esrgan.inference.streaming",
     "upscale_to_png": "esrgan.inference.streaming",
     "Upscaler": "esrgan.inference.upscaler",
-    "OnnxModel": "esrgan.inference.onnx_backend",
-    "export_onnx": "esrgan.inference.onnx_backend",
-    "quantize_onnx_int8": "esrgan.inference.onnx_backend",
+    "OnnxModel": "esrgan.inference.onnx",
+    "export_onnx": "esrgan.inference.onnx",
+    "quantize_onnx_int8": "esrgan.inference.onnx",
 }
 
 __all__ = [
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from esrgan.inference.onnx_backend import OnnxModel, export_onnx, quantize_onnx_int8
+    from esrgan.inference.onnx import OnnxModel, export_onnx, quantize_onnx_int8
     from esrgan.inference.streaming import STREAM_THRESHOLD_PIXELS, needs_streaming, upscale_to_png
     from esrgan.inference.tiling import Tile, plan_tiles, tiled_forward, tiled_forward_bands
     from esrgan.inference.upscaler import Upscaler
