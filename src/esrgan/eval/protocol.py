@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from esrgan import metrics
+from esrgan import __version__, metrics
 from esrgan.errors import EsrganError, ImageError
 from esrgan.io.images import read_image
 from esrgan.ops.matlab_resize import imresize, round_half_away
@@ -225,8 +225,6 @@ def software_versions() -> dict[str, str]:
     """Versions of the software that computed a result (recorded in the results JSON)."""
     import scipy
     import torch
-
-    from esrgan import __version__
 
     return {
         "esrgan": __version__,

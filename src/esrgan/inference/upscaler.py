@@ -49,6 +49,7 @@ from esrgan.inference.pixels import (
 from esrgan.inference.runner import ModelRunner, Precision
 from esrgan.inference.tiling import tiled_forward, tiled_forward_bands
 from esrgan.io.images import Image
+from esrgan.ops.back_projection import back_project
 from esrgan.ops.matlab_resize import StreamingResize, resize_to
 from esrgan.precision import PRECISION_CHOICES, resolve_precision
 
@@ -267,7 +268,6 @@ class Upscaler:
         return out
 
     def _back_project(self, sr: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
-        from esrgan.ops.back_projection import back_project
 
         out = back_project(sr, lr, scale=self.model_scale, iterations=self.back_projection)
         return out.to(torch.float32)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from esrgan.errors import EsrganError
+from esrgan.weights import DEFAULT_MODEL, weights_sha256
 
 if TYPE_CHECKING:
     from esrgan.inference.upscaler import Upscaler
@@ -122,7 +123,6 @@ def recipe_for(
 ) -> Recipe:
     """The `Recipe` of `upscaler` running the weights that `load_model(model)` reads (None = the bundled
     default), interpolated with `model_b` at `interpolation_alpha` when given."""
-    from esrgan.weights import DEFAULT_MODEL, weights_sha256
 
     return Recipe.for_upscaler(
         upscaler,

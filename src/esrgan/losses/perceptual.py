@@ -18,6 +18,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from esrgan.archs.vgg import VGG19FeatureExtractor
 from esrgan.config import PerceptualLossConfig
 from esrgan.errors import ConfigError
 from esrgan.losses.pixel import l1_loss, mse_loss
@@ -89,7 +90,6 @@ class PerceptualLoss(nn.Module):
 def build_perceptual_loss(cfg: PerceptualLossConfig) -> PerceptualLoss:
     """Perceptual loss from `cfg`: an ImageNet VGG19 (the file `cfg.vgg_weights` is required) or, with
     ``vgg_init="random"``, a VGG19 with seeded Kaiming-normal weights (`random_vgg19`)."""
-    from esrgan.archs.vgg import VGG19FeatureExtractor
 
     layers = cfg.weighted_layers
     if cfg.vgg_init == "random":
@@ -114,7 +114,6 @@ def random_vgg19(layers: list[str], seed: int = 0) -> nn.Module:
     generator). Kaiming scaling keeps the feature magnitudes of all depths alike, so deep and shallow layers
     weigh in comparably. Random deep features still measure local texture statistics, without ImageNet.
     """
-    from esrgan.archs.vgg import VGG19FeatureExtractor
 
     extractor = VGG19FeatureExtractor(layers=layers, weights=None)
     generator = torch.Generator().manual_seed(seed)

@@ -43,7 +43,7 @@ from esrgan.eval.evaluate import pair_folders
 from esrgan.eval.protocol import match_by_stem, name_list, read_uint8, upscale_nearest
 from esrgan.io.folders import list_images
 from esrgan.mos.db import init_db
-from esrgan.ops.matlab_resize import downscale_uint8
+from esrgan.ops.matlab_resize import downscale_uint8, modcrop
 
 logger = logging.getLogger(__name__)
 
@@ -325,8 +325,6 @@ def create_study(
         rated_file = {(it.image, it.method): tmp / IMAGES / f"{it.id}.png" for it in items}
         for hr_path in calib_files:
             if calibration_hr is not None:
-                from esrgan.ops.matlab_resize import modcrop
-
                 hr = np.ascontiguousarray(modcrop(_read_rgb(hr_path), scale))
                 nearest = _nearest_version(hr, None, scale, hr_path)
             for name in (NEAREST, HR):

@@ -20,6 +20,7 @@ from typing import TypeVar
 import numpy as np
 
 from esrgan.errors import EsrganError
+from esrgan.io.images import WRITE_FORMATS, Image, read_image, write_image
 
 __all__ = ["blend", "interpolate_images", "interpolate_image_folders", "FolderBlendSummary"]
 
@@ -77,7 +78,6 @@ def interpolate_image_folders(
     output keeps A's ICC profile and EXIF. A file of A without a partner in B, or one that does not match it,
     is skipped with the reason (the others are still written); no image in A at all is an error.
     """
-    from esrgan.io.images import WRITE_FORMATS, Image, read_image, write_image
 
     alpha = _check_alpha(alpha)
     a_dir, b_dir, out_dir = Path(a_dir), Path(b_dir), Path(out_dir)

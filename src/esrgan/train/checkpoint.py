@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from esrgan import __version__
 from esrgan._fs import atomic_writer
 from esrgan.config import config_to_dict
 from esrgan.errors import EsrganError
@@ -185,7 +186,6 @@ def export_generator(
 
     `weights` says which copy it is ("ema" or "raw"); an existing file at `path` is replaced.
     """
-    from esrgan import __version__
 
     metadata = {
         "esrgan.training_config": json.dumps(config_to_dict(config), sort_keys=False),

@@ -44,7 +44,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from esrgan._fs import atomic_write_text
+from esrgan.archs import DISCRIMINATORS, MSRResNet, RRDBNet, SRResNet
 from esrgan.archs.descriptor import describe
+from esrgan.archs.rrdbnet import basicsr_init
+from esrgan.archs.vgg import find_vgg19_weights
 from esrgan.config import (
     DiscriminatorConfig,
     ExperimentConfig,
@@ -55,7 +58,11 @@ from esrgan.config import (
     load_config,
     save_config,
 )
+from esrgan.data import build_train_loader, build_val_loader, next_batch
 from esrgan.errors import ConfigError, EsrganError, WeightsError
+from esrgan.io.images import Image, write_image
+from esrgan.losses import build_perceptual_loss
+from esrgan.metrics import psnr_torch, ssim_torch
 from esrgan.precision import resolve_precision
 from esrgan.train.checkpoint import (
     export_generator,
@@ -69,6 +76,7 @@ from esrgan.train.checkpoint import (
 from esrgan.train.ema import ModelEMA
 from esrgan.train.schedules import learning_rate
 from esrgan.train.steps import GeneratorLosses, Precision, gan_step, psnr_step
+from esrgan.weights import build_model, read_generator_weights, resolve_weights
 
 __all__ = [
     "DistributedContext",
@@ -117,8 +125,6 @@ class TrainResult:
 
 def build_generator(cfg: ModelConfig) -> nn.Module:
     """The generator of `cfg` (RRDBNet, SRResNet with or without BN, MSRResNet), freshly initialised."""
-    from esrgan.archs import MSRResNet, RRDBNet, SRResNet
-    from esrgan.archs.rrdbnet import basicsr_init
 
     common = dict(
         num_in_ch=cfg.num_in_ch,
@@ -138,7 +144,6 @@ def build_generator(cfg: ModelConfig) -> nn.Module:
 
 
 def build_discriminator(cfg: DiscriminatorConfig) -> nn.Module:
-    from esrgan.archs import DISCRIMINATORS
 
     sized = {} if cfg.arch == "UNetDiscriminatorSN" else {"input_size": cfg.input_size}  # any size
     try:
@@ -153,8 +158,6 @@ def build_generator_losses(cfg: LossConfig) -> GeneratorLosses:
 
     A missing VGG19 file raises `WeightsError` naming the file and its download URL.
     """
-    from esrgan.archs.vgg import find_vgg19_weights
-    from esrgan.losses import build_perceptual_loss
 
     perceptual = None
     if cfg.perceptual.weight != 0 and cfg.perceptual.vgg_init == "random":
@@ -179,7 +182,6 @@ def build_generator_losses(cfg: LossConfig) -> GeneratorLosses:
 
 def load_pretrained_generator(model: nn.Module, name_or_path: str) -> None:
     """Load generator weights (any supported file or a model name) into `model`; they must fit exactly."""
-    from esrgan.weights import build_model, read_generator_weights, resolve_weights
 
     try:
         weights = read_generator_weights(resolve_weights(name_or_path))
@@ -240,8 +242,6 @@ def validate(
     The output is clamped and rounded to 8 bits first (what a saved image holds). The first `num_samples`
     outputs are written to `sample_dir` as PNG.
     """
-    from esrgan.io.images import Image, write_image
-    from esrgan.metrics import psnr_torch, ssim_torch
 
     was_training = model.training
     model.eval()
@@ -646,7 +646,6 @@ def train(
 
 def _run(cfg: ExperimentConfig, run_dir: Path, resume: bool, ctx: DistributedContext) -> TrainResult:
     """`train` once the run folder and its log are set up."""
-    from esrgan.data import build_train_loader, build_val_loader
 
     tc = cfg.train
     checkpoint = _checkpoint_to_resume(run_dir, resume, ctx)
@@ -696,7 +695,6 @@ def _loop(
     progress: _Progress,
 ) -> TrainResult:
     """The training iterations from `step` to the end, then the final export."""
-    from esrgan.data import next_batch
 
     tc = cfg.train
     G_train, D_train = _distributed(models, ctx)

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from esrgan.archs import ARCHITECTURES, GENERATORS
 from esrgan.archs.descriptor import describe
 from esrgan.errors import WeightsError
 from esrgan.weights.convert import CANONICAL_LAYOUT, LAYOUTS, from_canonical, identify, to_canonical
@@ -146,7 +147,6 @@ def read_generator_weights(path: str | os.PathLike[str], *, allow_nonfinite: boo
     source = str(raw.path)
     if ARCH_KEY in raw.metadata:  # a file we wrote: it says what it is
         arch = raw.metadata[ARCH_KEY]
-        from esrgan.archs import GENERATORS
 
         if arch not in GENERATORS:
             raise WeightsError(f"{source} holds a {arch}, not an upscaling generator")
@@ -170,7 +170,6 @@ def build_model(
     source: str = "weights",
 ) -> nn.Module:
     """Instantiate `arch` with `hparams` and strictly load `state_dict` into it."""
-    from esrgan.archs import ARCHITECTURES
 
     try:
         model = ARCHITECTURES[arch](**hparams)

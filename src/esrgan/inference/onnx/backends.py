@@ -15,6 +15,8 @@ from esrgan.inference.onnx._common import (
 )
 from esrgan.inference.onnx.export import export_onnx
 from esrgan.inference.onnx.runtime import OnnxModel
+from esrgan.weights import load_model, resolve_weights
+from esrgan.weights.zoo import cache_dir, sha256_of
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +28,6 @@ def cached_onnx_path(weights_file: str | os.PathLike[str], *, opset: int = DEFAU
     """Where `onnx_model_for` keeps the export of a weights file: ``<cache>/onnx/<sha256>-opset<N>-v<K>.onnx``
     (``<cache>`` as for downloads: $ESRGAN_CACHE, else $XDG_CACHE_HOME/esrgan, else ~/.cache/esrgan), keyed
     by the file's content, so a renamed or re-downloaded file finds its export and a changed one does not."""
-    from esrgan.weights.zoo import cache_dir, sha256_of
 
     digest = sha256_of(Path(weights_file))
     return cache_dir() / "onnx" / f"{digest}-opset{opset}-v{CACHE_FORMAT}.onnx"
@@ -42,7 +43,6 @@ def onnx_model_for(
     default), exported on first use into the cache (`cached_onnx_path`) and reused afterwards."""
     if source is not None and Path(source).suffix.lower() == ".onnx":
         return OnnxModel(source, threads=threads)
-    from esrgan.weights import resolve_weights
 
     weights = resolve_weights(source)
     cached = cached_onnx_path(weights, opset=opset)
@@ -89,6 +89,5 @@ def load_backend_model(
     `onnx_model_for(source)` (a ``.onnx`` file, or weights exported once into the cache) for onnxruntime."""
     if choose_backend(source, backend) == "onnxruntime":
         return onnx_model_for(source, threads=threads)
-    from esrgan.weights import load_model
 
     return load_model(source, device="cpu")

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from esrgan import __version__
 from esrgan.archs.descriptor import describe
 from esrgan.errors import ConfigError, EsrganError, WeightsError
 from esrgan.inference.onnx._common import (
@@ -31,7 +32,9 @@ from esrgan.inference.onnx._common import (
     require,
 )
 from esrgan.inference.onnx.runtime import OnnxModel
+from esrgan.weights import load_model, resolve_weights
 from esrgan.weights.io import ARCH_KEY, HPARAMS_KEY, write_atomically
+from esrgan.weights.zoo import sha256_of
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +93,6 @@ def _module_and_source(
         module = copy.deepcopy(model)  # the caller's module keeps its device, dtype and mode
         source, sha = f"nn.Module {type(model).__name__}", None
     else:
-        from esrgan.weights import load_model, resolve_weights
-        from esrgan.weights.zoo import sha256_of
-
         file = resolve_weights(model)
         module = load_model(file)
         source = str(model) if model is not None else file.stem
@@ -104,7 +104,6 @@ def _module_and_source(
 
 
 def _export_metadata(module: nn.Module, source: str, source_sha: str | None) -> dict[str, str]:
-    from esrgan import __version__
 
     described = describe(module)  # scale checked by _module_and_source
     meta = {

@@ -28,6 +28,7 @@ from esrgan.inference.onnx._common import (
 from esrgan.inference.onnx.export import export_onnx, set_metadata, write_proto
 from esrgan.inference.onnx.runtime import OnnxModel
 from esrgan.io.folders import list_images
+from esrgan.io.images import read_image
 
 logger = logging.getLogger(__name__)
 
@@ -237,8 +238,6 @@ def _calibration_pixels(item: str | os.PathLike[str] | np.ndarray) -> np.ndarray
         if array.ndim == 3 and array.shape[2] in (2, 4):
             array = array[:, :, :-1]
     else:
-        from esrgan.io.images import read_image
-
         array = read_image(item).pixels
     if array.ndim == 2:
         array = array[:, :, None]
