@@ -398,8 +398,8 @@ def test_registry_rebuilds_from_hparams(model: nn.Module) -> None:
 
 
 def test_registry_partitions() -> None:
-    assert set(GENERATORS) == {"RRDBNet", "SRResNet", "MSRResNet"}
-    assert set(DISCRIMINATORS) == {"VGGStyleDiscriminator", "SRGANDiscriminator"}
+    assert set(GENERATORS) == {"RRDBNet", "SRResNet", "MSRResNet", "SRVGGNetCompact"}
+    assert set(DISCRIMINATORS) == {"VGGStyleDiscriminator", "SRGANDiscriminator", "UNetDiscriminatorSN"}
     assert set(ARCHITECTURES) == set(GENERATORS) | set(DISCRIMINATORS)
     for name, cls in ARCHITECTURES.items():
         assert cls.arch_name == name

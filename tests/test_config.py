@@ -140,8 +140,8 @@ def test_override_type_errors(override: str, message: str) -> None:
         ),
         ("optim.lr=1e-4", "in section 'optim'; valid keys: lr_g, lr_d, betas, weight_decay"),
         (
-            "loss.perceptual.layers=conv5_4",
-            "valid keys: layer, criterion, weight, feature_scale, vgg_weights",
+            "loss.perceptual.layerz=conv5_4",
+            "valid keys: layer, layers, layer_weights, criterion, weight, feature_scale, vgg_weights",
         ),
         ("train.lr_g=1e-4", "did you mean optim.lr_g?"),
     ],

@@ -100,7 +100,6 @@ def _tiny_run(run_dir: Path, data: Path, precision: str, iters: int) -> float:
         f"train.checkpoint_every={iters}",
         f"train.precision={precision}",
         "train.device=cpu",
-        "optim.lr_g=1e-3",
         "train.ema_decay=0",
     ]
     train(ROOT / "configs" / "tiny_psnr.yaml", run_dir, overrides=overrides)

@@ -91,6 +91,7 @@ def _config(data: dict[str, Path], stage: str = "psnr", **train: Any) -> dict[st
             "checkpoint_every": 3,
             "ema_decay": 0.9,
             "device": "cpu",
+            "precision": "fp32",  # these tests compare runs bit for bit or across process counts
             **train,
         },
         "optim": {"lr_g": 1e-3, "lr_d": 1e-3},
