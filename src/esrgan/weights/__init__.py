@@ -53,7 +53,9 @@ __all__ = [
 ]
 
 BUNDLED_DIR = Path(__file__).parent / "bundled"
-DEFAULT_MODEL = "esrgan_lite_psnr_x4"  # the bundled model `esrgan upscale` uses without --model (docs/models.md)
+DEFAULT_MODEL = (
+    "esrgan_lite_psnr_x4"  # the bundled model `esrgan upscale` uses without --model (docs/models.md)
+)
 
 ModelSource = str | os.PathLike[str] | nn.Module
 
