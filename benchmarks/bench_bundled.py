@@ -66,7 +66,7 @@ def main() -> None:
         worker(*args.worker, repeat=args.repeat)
         return
 
-    from esrgan.precision import cpu_native_bf16
+    from esrgan.precision import cpu_flags, cpu_native_bf16
     from esrgan.weights import bundled_models
 
     models = args.models or list(bundled_models())
@@ -79,8 +79,7 @@ def main() -> None:
             done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
             rows.append((name, precision, json.loads(done.stdout.strip().splitlines()[-1])))
             print(f"{name} {precision}: {rows[-1][2]}", file=sys.stderr)
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f" {f}" in flags]
+    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in cpu_flags()]
     lines = [
         "# Bundled models: CPU speed and memory",
         "",

@@ -22,7 +22,7 @@ import torch
 
 from esrgan.archs import RRDBNet
 from esrgan.config import PixelLossConfig
-from esrgan.precision import cpu_native_bf16
+from esrgan.precision import cpu_flags, cpu_native_bf16
 from esrgan.train import Precision, psnr_step
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,8 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         rows.append((nf, nb, cells))
 
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f" {f}" in flags]
+    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in cpu_flags()]
     lines = [
         "# Training speed by precision",
         "",

@@ -22,7 +22,7 @@ AMX = AVX2_ONLY + " avx512f amx_tile amx_bf16 amx_int8"
 def _cpu(monkeypatch: pytest.MonkeyPatch, flags: str | None, torch_bf16: bool | None) -> None:
     """Pretend to be a CPU with these /proc/cpuinfo flags and this answer from torch's own query."""
     P.cpu_native_bf16.cache_clear()
-    monkeypatch.setattr(P, "_cpuinfo_flags", lambda: set(flags.split()) if flags is not None else set())
+    monkeypatch.setattr(P, "cpu_flags", lambda: set(flags.split()) if flags is not None else set())
     if torch_bf16 is None:
         monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
         monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)

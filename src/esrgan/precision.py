@@ -14,14 +14,15 @@ from typing import Literal
 
 import torch
 
-__all__ = ["PRECISION_CHOICES", "cpu_native_bf16", "resolve_precision"]
+__all__ = ["PRECISION_CHOICES", "cpu_flags", "cpu_native_bf16", "resolve_precision"]
 
 PRECISION_CHOICES = ("auto", "fp32", "fp16", "bf16")
 
 Purpose = Literal["inference", "training"]
 
 
-def _cpuinfo_flags() -> set[str]:
+def cpu_flags() -> set[str]:
+    """The CPU feature flags the kernel reports (/proc/cpuinfo), or an empty set where it does not."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -45,7 +46,7 @@ def cpu_native_bf16() -> bool:
         torch_says = bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except AttributeError:  # older PyTorch without the query
         torch_says = None
-    flags = _cpuinfo_flags()
+    flags = cpu_flags()
     flags_say = bool(flags & {"avx512_bf16", "amx_bf16"}) if flags else None
     if torch_says is None and flags_say is None:
         return False

@@ -142,9 +142,10 @@ class _Method:
 
 def _model_scale(name: str, model: nn.Module) -> int | None:
     scale = getattr(model, "scale", None)
-    if scale is not None and describe(model).scale is None:
+    described = describe(model).scale
+    if scale is not None and described is None:
         raise ConfigError(f"model {name!r} reports an invalid scale {scale!r}")
-    return describe(model).scale
+    return described
 
 
 def _resolve_scale(requested: int | None, models: Mapping[str, nn.Module]) -> int:
