@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,7 @@ from esrgan.errors import EsrganError, ImageError, WeightsError
 from esrgan.inference.streaming import check_output_size, upscale_to_png
 from esrgan.inference.upscaler import Upscaler
 from esrgan.io.images import Image, read_image
-from esrgan.jobs.upscale import check_name_part, collect_inputs, output_path
+from esrgan.jobs.plan import check_name_part, check_outscale, collect_inputs, output_path
 from esrgan.weights import inspect_weights, load_model, save_model
 
 RNG = np.random.default_rng(12)
@@ -171,8 +173,8 @@ def test_impossible_outscale_is_refused_before_the_model_runs(tmp_path: Path) ->
     model = _model_file(tmp_path)
     out = tmp_path / "out"
     code = main(["upscale", str(src), "-o", str(out), "-m", str(model), "-q", "--outscale", "100000"])
-    assert code == EXIT_SOME_FAILED
-    assert [p.name for p in out.iterdir()] == []  # no output, no leftover manifest
+    assert code == EXIT_ERROR
+    assert not out.exists()  # refused before anything was made
 
     class Exploding(torch.nn.Module):
         scale = 2
@@ -187,6 +189,36 @@ def test_impossible_outscale_is_refused_before_the_model_runs(tmp_path: Path) ->
         check_output_size(Upscaler(Exploding(), outscale=10000, device="cpu"), image, "x.jpg")
     with pytest.raises(EsrganError, match="megapixels"):
         Upscaler(Exploding(), outscale=100000, device="cpu").upscale(image.pixels)
+
+
+def test_impossible_outscale_is_refused_from_the_headers_without_importing_torch(tmp_path: Path) -> None:
+    """The refusal must be quick (issue 12: under a second), so it may not wait for torch or a model."""
+    src = _png(tmp_path / "one.png", (8, 6))
+    script = (
+        "import sys\n"
+        "from esrgan.cli import main\n"
+        f"code = main(['upscale', {str(src)!r}, '-o', {str(tmp_path / 'out')!r}, '--outscale', '100000'])\n"
+        "print(code, 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == [str(EXIT_ERROR), "False"], done.stderr
+    assert "800,000×600,000 pixels" in done.stderr and "lower --outscale" in done.stderr
+
+
+def test_check_outscale_applies_the_limits_of_each_output_format(tmp_path: Path) -> None:
+    small, big = _png(tmp_path / "small.png", (8, 6)), _png(tmp_path / "big.png", (300, 200))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    out = tmp_path / "out"
+    check_outscale(
+        [small, big, broken], out, 100
+    )  # 30000×20000 PNG: streamed, allowed; broken: left to the job
+    with pytest.raises(EsrganError, match="big.png.*90,000×60,000.*JPEG files hold at most 65,535"):
+        check_outscale([small, big], out, 300, ext="jpg")
+    with pytest.raises(EsrganError, match="big.png.*268 megapixels in memory"):
+        check_outscale([small, big], out, 100, streamable=False)  # back-projection: made in memory
+    with pytest.raises(EsrganError, match="WEBP files hold at most 16,383"):
+        check_outscale([small], out, 3000, ext="webp")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from esrgan.inference import upscaler as upscaler_module
 from esrgan.inference.streaming import needs_streaming, upscale_to_png
 from esrgan.inference.tiling import plan_axis, plan_tiles, tiled_forward, tiled_forward_bands
 from esrgan.inference.upscaler import Upscaler
+from esrgan.io import limits
 from esrgan.io.images import Image, read_image, write_image
 from esrgan.io.png_stream import PngStreamWriter
 
@@ -372,7 +373,7 @@ def test_needs_streaming_for_large_png_outputs_only(monkeypatch: pytest.MonkeyPa
     image = _image("RGB", np.uint8, height=8, width=8)  # 32 × 32 = 1024 output pixels at ×4
     up = Upscaler(_tiny_rrdbnet(), device="cpu", precision="fp32")
     assert not needs_streaming(up, image, "out.png")
-    monkeypatch.setattr(streaming, "STREAM_THRESHOLD_PIXELS", 1023)
+    monkeypatch.setattr(limits, "STREAM_THRESHOLD_PIXELS", 1023)
     assert needs_streaming(up, image, "out.png") and needs_streaming(up, image, Path("OUT.PNG"))
     assert not needs_streaming(up, image, "out.jpg") and not needs_streaming(up, image, "out.tif")
     assert not needs_streaming(
@@ -395,7 +396,7 @@ def test_upscale_files_streams_big_png_outputs(monkeypatch: pytest.MonkeyPatch, 
         streamed_calls.append(Path(dst))
         real(upscaler, image, dst, overwrite=overwrite)
 
-    monkeypatch.setattr(streaming, "STREAM_THRESHOLD_PIXELS", 100)
+    monkeypatch.setattr(limits, "STREAM_THRESHOLD_PIXELS", 100)
     monkeypatch.setattr("esrgan.jobs.upscale.upscale_to_png", spy)
     summary = upscale_files(up, [src], tmp_path / "streamed", progress=False)
     assert [dst for _, dst in summary.done] == streamed_calls == [tmp_path / "streamed" / "in_out.png"]

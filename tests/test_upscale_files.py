@@ -15,7 +15,8 @@ from torch import nn
 from esrgan.errors import EsrganError
 from esrgan.inference.upscaler import Upscaler
 from esrgan.io.images import Image, read_image, write_image
-from esrgan.jobs.upscale import UpscaleSummary, collect_inputs, output_path, upscale_files
+from esrgan.jobs.plan import collect_inputs, output_path
+from esrgan.jobs.upscale import UpscaleSummary, upscale_files
 
 RNG = np.random.default_rng(3)
 

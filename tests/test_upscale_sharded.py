@@ -27,13 +27,8 @@ from esrgan.io import images as image_io
 from esrgan.io.images import Image, write_image
 from esrgan.jobs import upscale as files
 from esrgan.jobs.manifest import MANIFEST_DIR, Recipe, read_manifest, recipe_for
-from esrgan.jobs.upscale import (
-    Shard,
-    collect_inputs,
-    shard_from_env,
-    shard_positions,
-    upscale_files,
-)
+from esrgan.jobs.plan import Shard, collect_inputs, shard_from_env, shard_positions
+from esrgan.jobs.upscale import upscale_files
 from esrgan.weights import load_model, save_model
 
 SUBPROCESS_TIMEOUT = 240

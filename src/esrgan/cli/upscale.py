@@ -37,7 +37,7 @@ many files, many processes:
 
 
 def _shard_arg(text: str) -> object:
-    from esrgan.jobs.upscale import Shard
+    from esrgan.jobs.plan import Shard
 
     try:
         return Shard.parse(text)
@@ -159,11 +159,7 @@ def _naming(path: Path, message: str) -> str:
 
 def _run_upscale(args: argparse.Namespace) -> int:
 
-    from esrgan.inference.onnx import choose_backend, load_backend_model
-    from esrgan.inference.upscaler import Upscaler
-    from esrgan.jobs.manifest import recipe_for
-    from esrgan.jobs.upscale import collect_inputs, shard_device, shard_from_env, upscale_files
-    from esrgan.weights import interpolate_models, load_model
+    from esrgan.jobs.plan import check_outscale, collect_inputs, shard_device, shard_from_env
 
     if (args.model_b is None) != (args.alpha is None):
         raise EsrganError("--model-b and --alpha go together: both for network interpolation, or neither")
@@ -171,6 +167,22 @@ def _run_upscale(args: argparse.Namespace) -> int:
     # torchrun's workers share one terminal: progress bars from the first worker of each machine only
     bars = not args.quiet and (args.shard is not None or os.environ.get("LOCAL_RANK", "0") == "0")
     inputs = collect_inputs(args.inputs)
+    if args.outscale is not None:  # from the image headers, before torch is imported or a model loaded
+        check_outscale(
+            inputs,
+            Path(args.output),
+            args.outscale,
+            suffix=args.suffix,
+            ext=args.ext,
+            streamable=args.back_projection == 0,
+        )
+
+    from esrgan.inference.onnx import choose_backend, load_backend_model
+    from esrgan.inference.upscaler import Upscaler
+    from esrgan.jobs.manifest import recipe_for
+    from esrgan.jobs.upscale import upscale_files
+    from esrgan.weights import interpolate_models, load_model
+
     backend = choose_backend(args.model, args.backend)
     if args.half and args.precision not in (None, "fp16"):
         raise EsrganError(f"--half means --precision fp16; it cannot go with --precision {args.precision}")

@@ -26,7 +26,7 @@ _LAZY = {
     "tiled_forward": "esrgan.inference.tiling",
     "tiled_forward_bands": "esrgan.inference.tiling",
     "PngStreamWriter": "esrgan.io.png_stream",
-    "STREAM_THRESHOLD_PIXELS": "esrgan.inference.streaming",
+    "STREAM_THRESHOLD_PIXELS": "esrgan.io.limits",
     "needs_streaming": "esrgan.inference.streaming",
     "upscale_to_png": "esrgan.inference.streaming",
     "Upscaler": "esrgan.inference.upscaler",
@@ -55,10 +55,11 @@ __all__ = [
 
 if TYPE_CHECKING:
     from esrgan.inference.onnx import OnnxModel, export_onnx, quantize_onnx_int8
-    from esrgan.inference.streaming import STREAM_THRESHOLD_PIXELS, needs_streaming, upscale_to_png
+    from esrgan.inference.streaming import needs_streaming, upscale_to_png
     from esrgan.inference.tiling import Tile, plan_tiles, tiled_forward, tiled_forward_bands
     from esrgan.inference.upscaler import Upscaler
     from esrgan.io.images import Image, read_image, write_image
+    from esrgan.io.limits import STREAM_THRESHOLD_PIXELS
     from esrgan.io.png_stream import PngStreamWriter
 
 

@@ -9,14 +9,12 @@ output (a 16384 × 16384 RGB output is 3 GiB as float32). The pixels are those o
 Decisions:
 
 - Only PNG is streamed: its rows can be compressed one after the other. Other formats are encoded in memory.
-- `needs_streaming` is true from `STREAM_THRESHOLD_PIXELS` output pixels on: below that, the in-memory path
-  (float32 output plus its conversions, a few GiB at most) is fine and no slower.
+- `needs_streaming` is true from `STREAM_THRESHOLD_PIXELS` output pixels on (`esrgan.io.limits`, with the
+  other size limits): below that, the in-memory path is fine and no slower.
 - An `outscale` resize streams too (MATLAB bicubic is separable with a small support). Back-projection needs
   the whole output at once and cannot stream; `needs_streaming` is false for it and `upscale_to_png` raises
   `EsrganError`.
-- Output size limits, checked by `check_output_size` before any work: at most `MAX_STREAMED_OUTPUT_PIXELS`
-  when streamed to PNG, `MAX_IN_MEMORY_OUTPUT_PIXELS` otherwise, and each side within what the file format
-  can hold (`MAX_SIDE`).
+- Output size limits (`esrgan.io.limits`), checked by `check_output_size` before any work.
 """
 
 from __future__ import annotations
@@ -27,23 +25,12 @@ import os
 from pathlib import Path
 
 from esrgan.errors import ImageError
-from esrgan.inference.upscaler import MAX_IN_MEMORY_OUTPUT_PIXELS, Upscaler
+from esrgan.inference.upscaler import Upscaler
+from esrgan.io import limits
 from esrgan.io.images import WRITE_FORMATS, Image, output_format
 from esrgan.io.png_stream import PngStreamWriter
 
 logger = logging.getLogger(__name__)
-
-# Outputs with more pixels than this are streamed: 16 Mpx (e.g. 4096 × 4096). The in-memory path holds about
-# 30 bytes per output pixel at its peak (float32 accumulator, its clamped copy, the uint8 image, the encoder's
-# buffer), so beyond this it would pass the ~1 GB resident-memory target of `esrgan upscale`.
-STREAM_THRESHOLD_PIXELS = 16 * 2**20
-
-
-# The largest output `esrgan upscale` streams to PNG. Memory stays bounded at any size, so the limit is about
-# time and disk: 2^32 pixels (65536²; ~12 GiB of raw RGB). In memory: `MAX_IN_MEMORY_OUTPUT_PIXELS`.
-MAX_STREAMED_OUTPUT_PIXELS = 2**32
-# Largest width or height each output format can store (PNG's own limit is 2^31 - 1).
-MAX_SIDE = {"PNG": 2**31 - 1, "JPEG": 65_535, "WEBP": 16_383, "TIFF": 2**32 - 1, "BMP": 2**31 - 1}
 
 
 def check_output_size(upscaler: Upscaler, image: Image, dst: str | os.PathLike[str]) -> None:
@@ -51,35 +38,21 @@ def check_output_size(upscaler: Upscaler, image: Image, dst: str | os.PathLike[s
     limits above); cheap, so it runs before the model does."""
     height, width = upscaler.output_size(image.height, image.width)
     fmt = WRITE_FORMATS.get(Path(dst).suffix.lower(), "PNG")
-    streamed = needs_streaming(upscaler, image, dst)
-    limit = MAX_STREAMED_OUTPUT_PIXELS if streamed else MAX_IN_MEMORY_OUTPUT_PIXELS
-    side = MAX_SIDE.get(fmt, 2**31 - 1)
-    if height * width <= limit and max(height, width) <= side:
-        return
-    if max(height, width) > side:
-        why = f"{fmt} files hold at most {side:,} pixels a side"
-    elif streamed:
-        why = f"the limit is {limit / 1e9:.1f} gigapixels"
-    else:
-        why = (
-            f"the limit is {limit / 1e6:.0f} megapixels in memory ({fmt}); PNG outputs are streamed up to "
-            f"{MAX_STREAMED_OUTPUT_PIXELS / 1e9:.1f} gigapixels"
+    problem = limits.output_size_problem(height, width, fmt, streamable=upscaler.can_stream)
+    if problem is not None:
+        raise ImageError(
+            f"the output would be {width:,}×{height:,} pixels "
+            f"(×{upscaler.scale:g} of {image.width}×{image.height}); {problem}; lower --outscale"
         )
-    raise ImageError(
-        f"the output would be {width:,}×{height:,} pixels "
-        f"(×{upscaler.scale:g} of {image.width}×{image.height}); "
-        f"{why}; lower --outscale"
-    )
 
 
 def needs_streaming(upscaler: Upscaler, image: Image, dst: str | os.PathLike[str]) -> bool:
     """Whether `image` should be upscaled into `dst` with `upscale_to_png` rather than in memory: `dst` is a
     PNG, the output has more than `STREAM_THRESHOLD_PIXELS` pixels, and the upscaler's settings can stream
     (`Upscaler.can_stream`)."""
-    if WRITE_FORMATS.get(Path(dst).suffix.lower()) != "PNG":
-        return False
     height, width = upscaler.output_size(image.height, image.width)
-    return height * width > STREAM_THRESHOLD_PIXELS and upscaler.can_stream
+    fmt = WRITE_FORMATS.get(Path(dst).suffix.lower(), "")
+    return limits.streams(height, width, fmt, streamable=upscaler.can_stream)
 
 
 def upscale_to_png(

@@ -49,6 +49,7 @@ from esrgan.inference.pixels import (
 from esrgan.inference.runner import ModelRunner, Precision
 from esrgan.inference.tiling import tiled_forward, tiled_forward_bands
 from esrgan.io.images import Image
+from esrgan.io.limits import MAX_IN_MEMORY_OUTPUT_PIXELS, scaled_size
 from esrgan.ops.back_projection import back_project
 from esrgan.ops.matlab_resize import StreamingResize, resize_to
 from esrgan.precision import PRECISION_CHOICES, resolve_precision
@@ -79,10 +80,6 @@ STREAM_BAND_BYTES = 128 << 20
 # On the CPU, activations never get more than this, so that a whole `esrgan upscale` stays under ~1 GB of
 # resident memory at any image size (docs/benchmarks/inference.md); bigger tiles are barely faster.
 CPU_ACTIVATION_BUDGET = 512 << 20
-
-# The largest output made in memory: the peak is ~30 bytes per output pixel, so 2^28 pixels (16384², ~8 GiB)
-# is already more than most machines hold. Larger PNG outputs are streamed (`esrgan.inference.streaming`).
-MAX_IN_MEMORY_OUTPUT_PIXELS = 2**28
 
 ArrayOrPIL = TypeVar("ArrayOrPIL", np.ndarray, PILImage.Image)
 
@@ -197,7 +194,7 @@ class Upscaler:
         """Output ``(height, width)`` for an input of ``height × width`` pixels."""
         if self.outscale is None:
             return height * self.model_scale, width * self.model_scale
-        return max(1, round(height * self.outscale)), max(1, round(width * self.outscale))
+        return scaled_size(height, width, self.outscale)
 
     # ----------------------------------------------------------------------------------------------
     # public entry points
