@@ -12,6 +12,7 @@ from esrgan.config import (
     VGG19_LAYERS,
     DataConfig,
     ExperimentConfig,
+    ModelConfig,
     OptimConfig,
     apply_overrides,
     config_to_dict,
@@ -200,6 +201,24 @@ def test_cross_field_rules() -> None:
     # Two overrides that are only valid together are applied together.
     both = apply_overrides(ExperimentConfig(), ["model.scale=2", "data.scale=2"])
     assert both.model.scale == both.data.scale == 2
+
+
+def test_model_settings_belong_to_their_architecture(tmp_path: Path) -> None:
+    """Which `model.*` settings an architecture reads comes from its spec (esrgan.archs)."""
+    with pytest.raises(
+        ConfigError, match=r"model.num_grow_ch=16 is only available for arch RRDBNet; SRResNet"
+    ):
+        ModelConfig(arch="SRResNet", num_grow_ch=16)
+    with pytest.raises(ConfigError, match=r"model.init=basicsr is only available for arch RRDBNet"):
+        apply_overrides(ExperimentConfig(), ["model.arch=MSRResNet", "model.init=basicsr"])
+    with pytest.raises(
+        ConfigError, match=r"'ESRGAN' is not a generator architecture; valid: .*SRVGGNetCompact"
+    ):
+        apply_overrides(ExperimentConfig(), ["model.arch=ESRGAN"])
+    # Defaults of settings an architecture does not read are fine: saved configs list every key.
+    compact = apply_overrides(ExperimentConfig(), ["model.arch=SRVGGNetCompact", "model.num_block=8"])
+    assert (compact.model.arch, compact.model.num_block) == ("SRVGGNetCompact", 8)
+    assert load_config(save_config(compact, tmp_path / "compact.yaml")).model == compact.model
 
 
 def test_configs_are_frozen_and_missing_file_is_a_config_error(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ equal to one process, the stage 1 → stage 2 → interpolate → upscale path, 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import random
 import signal
@@ -19,7 +20,9 @@ import torch.nn.functional as F
 import yaml
 from PIL import Image as PILImage
 
-from esrgan.archs import SRGANDiscriminator, VGG19FeatureExtractor
+from esrgan.archs import ARCHITECTURES, GENERATOR_SPECS, RRDBNet, SRGANDiscriminator, VGG19FeatureExtractor
+from esrgan.archs.descriptor import describe
+from esrgan.archs.rrdbnet import basicsr_init
 from esrgan.archs.vgg import VGG19_URL
 from esrgan.cli import main
 from esrgan.config import (
@@ -268,6 +271,44 @@ def test_pretrained_weights_must_match_the_configured_generator(tmp_path: Path) 
     wider = build_generator(ModelConfig(**{**TINY_MODEL, "num_feat": 16}))
     with pytest.raises(EsrganError, match="set model.* to match"):
         load_pretrained_generator(wider, str(path))
+
+
+@pytest.mark.parametrize("arch", sorted(GENERATOR_SPECS))
+def test_every_registered_generator_trains_from_a_config(arch: str) -> None:
+    G = build_generator(ModelConfig(arch=arch, num_feat=8, num_block=2, scale=2))
+    assert type(G) is ARCHITECTURES[arch] and describe(G).scale == 2
+    assert G(torch.rand(1, 3, 6, 6)).shape == (1, 3, 12, 12)
+    rebuilt = ARCHITECTURES[arch](**G.hparams)  # the exported file rebuilds the same network
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
+        k: v.shape for k, v in G.state_dict().items()
+    }
+
+
+def test_generator_settings_reach_the_network() -> None:
+    torch.manual_seed(0)
+    G = build_generator(ModelConfig(**TINY_MODEL, init="basicsr"))
+    torch.manual_seed(0)
+    _assert_equal_trees(
+        G.state_dict(), basicsr_init(RRDBNet(num_feat=8, num_block=1, num_grow_ch=4)).state_dict()
+    )
+    srgan = build_generator(ModelConfig(arch="SRResNet", num_feat=8, num_block=1, use_bn=True))
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in srgan.modules())
+    assert (
+        build_generator(ModelConfig(arch="SRVGGNetCompact", num_feat=8, num_block=5)).hparams["num_conv"] == 5
+    )
+    with pytest.raises(ConfigError, match="model: MSRResNet supports scale 2, 3 or 4"):
+        build_generator(ModelConfig(arch="MSRResNet", scale=8))
+
+
+def test_a_new_architecture_trains_through_its_spec_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The config and the training builder know generators only through `GENERATOR_SPECS`."""
+    monkeypatch.setitem(
+        GENERATOR_SPECS, "BNResNet", dataclasses.replace(GENERATOR_SPECS["SRResNet"], name="BNResNet")
+    )
+    G = build_generator(ModelConfig(arch="BNResNet", num_feat=8, num_block=1, use_bn=True))
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in G.modules())
+    with pytest.raises(ConfigError, match="use_bn=true is only available for arch SRResNet or BNResNet"):
+        ModelConfig(arch="RRDBNet", use_bn=True)
 
 
 # ---------------------------------------------------------------------------------------------------------

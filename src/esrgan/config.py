@@ -35,6 +35,8 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 import yaml
 
 from esrgan._fs import atomic_write_text
+from esrgan.archs import GENERATOR_SPECS
+from esrgan.archs.spec import COMMON_CONFIG_FIELDS
 from esrgan.errors import ConfigError
 
 __all__ = [
@@ -84,32 +86,53 @@ def _check(condition: bool, message: str) -> None:
 class ModelConfig:
     """Generator architecture and its hyperparameters (BasicSR argument names).
 
+    `arch` is any generator of `esrgan.archs.GENERATOR_SPECS`. Every architecture reads the channels, the
+    width `num_feat`, the depth `num_block` and `scale`; its spec names the other settings it reads
+    (`GeneratorSpec.config_fields`) and builds the model (`GeneratorSpec.from_config`). A setting the
+    architecture does not read must keep its default, so a config never says something that is ignored.
+
     The ESRGAN paper's architecture ablations (P1 §4.3, Fig. 7) are axes of this config:
     residual blocks vs RRDB (`arch` "SRResNet" vs "RRDBNet"), batch norm vs none (`use_bn`, SRResNet only),
     deeper/wider networks (`num_block`, `num_feat`). The loss-side ablations (perceptual features before vs
     after activation, standard GAN vs RaGAN) are in `LossConfig`.
     """
 
-    arch: Literal["RRDBNet", "SRResNet", "MSRResNet"] = "RRDBNet"
+    arch: str = "RRDBNet"  # a generator of esrgan.archs: RRDBNet, SRResNet, MSRResNet, SRVGGNetCompact
     scale: int = 4  # upscaling factor; must equal data.scale
     num_in_ch: int = 3
     num_out_ch: int = 3
     num_feat: int = 64  # width
-    num_block: int = 23  # depth: RRDBs (RRDBNet) or residual blocks (SRResNet, MSRResNet)
-    num_grow_ch: int = 32  # RRDBNet dense-block growth channels; ignored by the other architectures
-    use_bn: bool = False  # SRResNet only: True = SRGAN paper (BN in the blocks), False = ESRGAN's "remove BN"
-    # RRDBNet only: "paper" = Kaiming x 0.1 on every conv (paper, 2018 code); "basicsr" = x 0.1 only inside
-    # the dense blocks, PyTorch default elsewhere (BasicSR v1.x, SPEC §1.6): learns faster on short runs.
+    num_block: int = 23  # depth: RRDBs, residual blocks or body convs, as the architecture counts it
+    num_grow_ch: int = 32  # growth channels of RRDBNet's dense blocks
+    use_bn: bool = False  # SRResNet: True = SRGAN paper (BN in the blocks), False = ESRGAN's "remove BN"
+    # RRDBNet: "paper" = Kaiming x 0.1 on every conv (paper, 2018 code); "basicsr" = x 0.1 only inside the
+    # dense blocks, PyTorch default elsewhere (BasicSR v1.x, SPEC §1.6): learns faster on short runs.
     init: Literal["paper", "basicsr"] = "paper"
 
     def __post_init__(self) -> None:
         for name in ("scale", "num_in_ch", "num_out_ch", "num_feat", "num_block", "num_grow_ch"):
             _check(getattr(self, name) >= 1, f"model.{name} must be >= 1, got {getattr(self, name)}")
+        spec = GENERATOR_SPECS.get(self.arch)
         _check(
-            not self.use_bn or self.arch == "SRResNet",
-            f"model.use_bn=true is only available for arch SRResNet (the SRGAN paper network); "
-            f"{self.arch} has no batch norm",
+            spec is not None,
+            f"model.arch {self.arch!r} is not a generator architecture; valid: {', '.join(GENERATOR_SPECS)}",
         )
+        assert spec is not None
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name in ("arch", *COMMON_CONFIG_FIELDS, *spec.config_fields) or value == field.default:
+                continue
+            readers = [name for name, other in GENERATOR_SPECS.items() if field.name in other.config_fields]
+            shown = str(value).lower() if isinstance(value, bool) else value
+            raise ConfigError(
+                f"model.{field.name}={shown} is only available for arch {' or '.join(readers)}; "
+                f"{self.arch} does not read it (leave model.{field.name} out)"
+            )
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The settings an architecture's spec builds from (`GeneratorSpec.from_config`)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "arch"}
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from esrgan.archs.blocks import conv3x3, log2_int, scaled_kaiming_init
-from esrgan.archs.spec import GeneratorSpec, StateDict, module_count
+from esrgan.archs.spec import COMMON_CONFIG_FIELDS, GeneratorSpec, StateDict, module_count
 
 RESIDUAL_SCALE = 0.2  # β in the paper: every dense block and every RRDB adds 0.2 × its residual
 
@@ -164,6 +164,14 @@ def basicsr_init(model: RRDBNet) -> RRDBNet:
     return model
 
 
+def _from_config(settings: Mapping[str, Any]) -> RRDBNet:
+    """Training's RRDBNet: ``init`` "paper" keeps the constructor's initialisation, "basicsr" applies
+    `basicsr_init`."""
+    names = (*COMMON_CONFIG_FIELDS, "num_grow_ch")
+    model = RRDBNet(**{name: settings[name] for name in names})
+    return basicsr_init(model) if settings["init"] == "basicsr" else model
+
+
 # ---- weight files: key layouts and hyperparameters (esrgan.archs.spec) ------------------------------------
 #
 # basicsr  `conv_first`, `body.{i}.rdb{k}.conv{m}`, `conv_body`, `conv_up{j}`, `conv_hr`, `conv_last`
@@ -294,5 +302,7 @@ GENERATOR_SPECS = (
         hparams=_hparams,
         to_ours=_to_ours,
         from_ours=_from_ours,
+        config_fields=("num_grow_ch", "init"),
+        build=_from_config,
     ),
 )

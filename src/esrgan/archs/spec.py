@@ -8,7 +8,11 @@ collects them from every module of the package, so a new architecture is one new
 - ``identify(keys)``: the layout of a state dict with these key names, or None when it is not this
   architecture (the first spec that recognises a file wins, so checks must be specific);
 - ``to_ours(state_dict, layout)`` / ``from_ours(state_dict, layout)``: rename between a layout and ours;
-- ``hparams(state_dict)``: constructor arguments that give exactly these tensor shapes (our names).
+- ``hparams(state_dict)``: constructor arguments that give exactly these tensor shapes (our names);
+- ``config_fields`` / ``build``: how training builds it from the ``model.*`` settings of a config
+  (`esrgan.config.ModelConfig`): every generator reads `COMMON_CONFIG_FIELDS`, ``config_fields`` names the
+  further settings it reads, and ``build`` makes the model from them (default: the constructor, called with
+  exactly those settings). The config refuses a setting its architecture does not read.
 
 Renames raise `KeyError` / `ValueError` for keys that do not fit; `esrgan.weights` turns them into one-line
 errors naming the file.
@@ -22,9 +26,12 @@ from typing import Any
 
 from torch import Tensor, nn
 
-__all__ = ["GeneratorSpec", "StateDict", "identity_rename", "module_count"]
+__all__ = ["COMMON_CONFIG_FIELDS", "GeneratorSpec", "StateDict", "identity_rename", "module_count"]
 
 StateDict = Mapping[str, Tensor]
+
+# The `model.*` config settings that every generator reads (with the same meaning: width, depth, channels).
+COMMON_CONFIG_FIELDS = ("num_in_ch", "num_out_ch", "num_feat", "num_block", "scale")
 
 
 def identity_rename(sd: StateDict, layout: str) -> dict[str, Tensor]:
@@ -51,7 +58,17 @@ class GeneratorSpec:
     hparams: Callable[[StateDict], dict[str, Any]]
     to_ours: Callable[[StateDict, str], dict[str, Tensor]] = identity_rename
     from_ours: Callable[[StateDict, str], dict[str, Tensor]] = identity_rename
+    config_fields: tuple[str, ...] = ()
+    build: Callable[[Mapping[str, Any]], nn.Module] | None = None
 
     @property
     def our_layout(self) -> str:
         return self.layouts[0]
+
+    def from_config(self, settings: Mapping[str, Any]) -> nn.Module:
+        """A freshly initialised model from training settings (`COMMON_CONFIG_FIELDS` + `config_fields`).
+
+        Raises `ValueError` for settings the architecture cannot take (an unsupported scale, say)."""
+        if self.build is not None:
+            return self.build(settings)
+        return self.model(**{name: settings[name] for name in (*COMMON_CONFIG_FIELDS, *self.config_fields)})

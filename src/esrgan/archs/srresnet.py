@@ -259,5 +259,6 @@ GENERATOR_SPECS = (
         layouts=("native",),
         identify=_srresnet_identify,
         hparams=_srresnet_hparams,
+        config_fields=("use_bn",),
     ),
 )

@@ -12,6 +12,7 @@ its files load as they are. Any input size works (no size multiple).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import torch.nn.functional as F
@@ -121,6 +122,17 @@ def _hparams(sd: StateDict) -> dict[str, Any]:
     }
 
 
+def _from_config(settings: Mapping[str, Any]) -> SRVGGNetCompact:
+    """Training's SRVGGNetCompact: ``num_block`` (the config's depth) is the number of feature convs."""
+    return SRVGGNetCompact(
+        num_in_ch=settings["num_in_ch"],
+        num_out_ch=settings["num_out_ch"],
+        num_feat=settings["num_feat"],
+        num_conv=settings["num_block"],
+        scale=settings["scale"],
+    )
+
+
 GENERATOR_SPECS = (
     GeneratorSpec(
         name="SRVGGNetCompact",
@@ -128,5 +140,6 @@ GENERATOR_SPECS = (
         layouts=("realesrgan",),
         identify=_identify,
         hparams=_hparams,
+        build=_from_config,
     ),
 )

@@ -44,9 +44,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from esrgan._fs import atomic_write_text
-from esrgan.archs import DISCRIMINATORS, MSRResNet, RRDBNet, SRResNet
+from esrgan.archs import DISCRIMINATORS, GENERATOR_SPECS
 from esrgan.archs.descriptor import describe
-from esrgan.archs.rrdbnet import basicsr_init
 from esrgan.archs.vgg import find_vgg19_weights
 from esrgan.config import (
     DiscriminatorConfig,
@@ -124,23 +123,11 @@ class TrainResult:
 
 
 def build_generator(cfg: ModelConfig) -> nn.Module:
-    """The generator of `cfg` (RRDBNet, SRResNet with or without BN, MSRResNet), freshly initialised."""
-
-    common = dict(
-        num_in_ch=cfg.num_in_ch,
-        num_out_ch=cfg.num_out_ch,
-        num_feat=cfg.num_feat,
-        num_block=cfg.num_block,
-        scale=cfg.scale,
-    )
-    if cfg.arch == "RRDBNet":
-        model = RRDBNet(**common, num_grow_ch=cfg.num_grow_ch)
-        return basicsr_init(model) if cfg.init == "basicsr" else model
-    if cfg.arch == "SRResNet":
-        return SRResNet(**common, use_bn=cfg.use_bn)
-    if cfg.arch == "MSRResNet":
-        return MSRResNet(**common)
-    raise ConfigError(f"unknown model.arch {cfg.arch!r}; valid: RRDBNet, SRResNet, MSRResNet")
+    """The generator of `cfg`, freshly initialised, built by its architecture's spec (`esrgan.archs`)."""
+    try:
+        return GENERATOR_SPECS[cfg.arch].from_config(cfg.settings)
+    except ValueError as exc:
+        raise ConfigError(f"model: {exc}") from None
 
 
 def build_discriminator(cfg: DiscriminatorConfig) -> nn.Module:
