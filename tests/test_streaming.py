@@ -205,7 +205,7 @@ def test_whole_image_setting_streams_with_a_tile_bounded_by_the_band_budget(
     up._run_model = spy  # type: ignore[method-assign]
     image = _image("RGB", np.uint8)
     upscale_to_png(up, image, tmp_path / "streamed.png")
-    smallest = up._min_tile()
+    smallest = up.memory.min_tile
     assert len(sizes) > 1 and max(max(s) for s in sizes) <= smallest
     # The same pixels as in memory with that tile.
     write_image(

@@ -12,7 +12,7 @@ from PIL import Image as PILImage
 from torch import nn
 
 from esrgan.errors import ConfigError, EsrganError
-from esrgan.inference import upscaler as upscaler_module
+from esrgan.inference import memory as memory_module
 from esrgan.inference.upscaler import Upscaler
 from esrgan.io.images import Image
 
@@ -257,23 +257,23 @@ class OomAbove(Nearest):
 
 
 def _unlimited_cpu_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(upscaler_module, "CPU_ACTIVATION_BUDGET", 1 << 40)
-    monkeypatch.setattr(upscaler_module, "CPU_CACHE_TILE", 1 << 20)
-    monkeypatch.setattr(upscaler_module, "_CPU_WHOLE_IMAGE_PIXELS", 1 << 40)
+    monkeypatch.setattr(memory_module, "CPU_ACTIVATION_BUDGET", 1 << 40)
+    monkeypatch.setattr(memory_module, "CPU_CACHE_TILE", 1 << 20)
+    monkeypatch.setattr(memory_module, "_CPU_WHOLE_IMAGE_PIXELS", 1 << 40)
 
 
 def test_auto_tiles_on_the_cpu_stay_cache_sized(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(upscaler_module, "_free_memory", lambda device: 1 << 40)
+    monkeypatch.setattr(memory_module, "_free_memory", lambda device: 1 << 40)
     model = OomAbove(limit=10**9)
     Upscaler(model, tile="auto", device="cpu", precision="fp32").upscale(_random((200, 210, 3), np.uint8))
     assert model.sizes == [(200, 210)]  # about one cache-sized tile: whole, no overlap work
     model.sizes.clear()
     Upscaler(model, tile="auto", device="cpu", precision="fp32").upscale(_random((300, 500, 3), np.uint8))
-    assert len(model.sizes) > 1 and max(max(s) for s in model.sizes) <= upscaler_module.CPU_CACHE_TILE
+    assert len(model.sizes) > 1 and max(max(s) for s in model.sizes) <= memory_module.CPU_CACHE_TILE
 
 
 def test_auto_tile_retries_smaller_after_out_of_memory(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
-    monkeypatch.setattr(upscaler_module, "_free_memory", lambda device: 1 << 40)
+    monkeypatch.setattr(memory_module, "_free_memory", lambda device: 1 << 40)
     _unlimited_cpu_tiles(monkeypatch)
     model = OomAbove(limit=40 * 40)
     image = _random((100, 90, 3), np.uint8)
@@ -287,11 +287,11 @@ def test_auto_tile_retries_smaller_after_out_of_memory(monkeypatch: pytest.Monke
 
 def test_auto_tile_size_follows_free_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     model = OomAbove(limit=10**9)
-    monkeypatch.setattr(upscaler_module, "_free_memory", lambda device: 64 << 20)
+    monkeypatch.setattr(memory_module, "_free_memory", lambda device: 64 << 20)
     Upscaler(model, tile="auto", tile_overlap=2, precision="fp32").upscale(_random((300, 300, 3), np.uint8))
     small = max(model.sizes)
     model.sizes.clear()
-    monkeypatch.setattr(upscaler_module, "_free_memory", lambda device: 1 << 40)
+    monkeypatch.setattr(memory_module, "_free_memory", lambda device: 1 << 40)
     _unlimited_cpu_tiles(monkeypatch)
     Upscaler(model, tile="auto", tile_overlap=2, precision="fp32").upscale(_random((300, 300, 3), np.uint8))
     assert small[0] < 300 and max(model.sizes) == (300, 300)
@@ -299,7 +299,7 @@ def test_auto_tile_size_follows_free_memory(monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.mark.parametrize("error", [torch.OutOfMemoryError, RuntimeError])
 def test_auto_tile_gives_up_with_a_clear_error(monkeypatch: pytest.MonkeyPatch, error: type) -> None:
-    monkeypatch.setattr(upscaler_module, "_free_memory", lambda device: 1 << 40)
+    monkeypatch.setattr(memory_module, "_free_memory", lambda device: 1 << 40)
     _unlimited_cpu_tiles(monkeypatch)
     with pytest.raises(EsrganError, match="out of memory"):
         Upscaler(OomAbove(limit=4, error=error), tile="auto", tile_overlap=2, precision="fp32").upscale(
@@ -316,7 +316,7 @@ def test_fixed_tile_out_of_memory_is_a_clear_error(tile: int) -> None:
 
 
 def test_other_errors_are_never_swallowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(upscaler_module, "_free_memory", lambda device: 1 << 40)
+    monkeypatch.setattr(memory_module, "_free_memory", lambda device: 1 << 40)
     _unlimited_cpu_tiles(monkeypatch)
     model = OomAbove(limit=4, error=ValueError)
     with pytest.raises(ValueError, match="CUDA out of memory"):

@@ -8,8 +8,9 @@ NCHW float ``scale×`` larger (not clamped). Everything else is handled here:
 - alpha is upscaled on its own, by the model (replicated to 3 channels, result to gray, as Real-ESRGAN does)
   or by bicubic interpolation;
 - big images go through blended tiles (`esrgan.inference.tiling`); ``tile="auto"`` picks the tile size from
-  free memory and halves it after an out-of-memory error down to a minimum, then raises `EsrganError` — errors
-  are never swallowed (Real-ESRGAN prints and carries on with a stale tile, SPEC §13.16);
+  free memory and halves it after an out-of-memory error down to a minimum, then raises `EsrganError`
+  (`esrgan.inference.memory`) — errors are never swallowed (Real-ESRGAN prints and carries on with a stale
+  tile, SPEC §13.16);
 - optional back-projection (`esrgan.ops.back_projection`, SPEC §11) of the colour channels onto the input;
 - `outscale` resizes the network output to any final scale (bicubic with antialiasing, on float data, so
   16-bit images keep 16-bit precision);
@@ -25,9 +26,9 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
+from functools import partial
 from typing import Literal, TypeVar
 
 import numpy as np
@@ -38,6 +39,7 @@ from torch import nn
 
 from esrgan.archs.descriptor import ModelDescriptor, describe
 from esrgan.errors import ConfigError, EsrganError
+from esrgan.inference.memory import MemoryPolicy, is_out_of_memory
 from esrgan.inference.pixels import (
     bt601_gray,
     from_float,
@@ -56,31 +58,14 @@ from esrgan.precision import PRECISION_CHOICES, resolve_precision
 
 logger = logging.getLogger(__name__)
 
-# Auto tile sizes are multiples of this, between a minimum (see `Upscaler._min_tile`) and this maximum.
-_TILE_QUANTUM = 16
-MAX_AUTO_TILE = 2048
 # Tile overlap (input pixels) by default: with the bundled models, 8-pixel-overlap tiles differ from the
 # whole-image output by at most one level (83-92 dB), and a smaller overlap wastes less work
 # (docs/inference.md).
 DEFAULT_TILE_OVERLAP = 8
-# On the CPU, auto tiles are at most this many input pixels a side, and an image is run whole only up to
-# about 1.5 such tiles: a 23-block RRDBNet runs ~25 % faster per pixel on 176-256-pixel tiles than on a whole
-# 480×320 image, whose feature maps no longer fit the caches (docs/benchmarks/inference.md).
-CPU_CACHE_TILE = 192
-_CPU_WHOLE_IMAGE_PIXELS = 3 * CPU_CACHE_TILE**2 // 2
-# Share of the free memory that an auto-sized tile may use: CUDA reports free memory reliably and raises a
-# clean out-of-memory error; on the CPU, over-committing memory ends in swapping or the OOM killer, so stay
-# well below.
-_MEMORY_SHARE = {"cuda": 0.5, "cpu": 0.25}
-_FALLBACK_MEMORY = 4 << 30
 # Streaming (`Upscaler.upscale_image_bands`) with tile=0 or "auto": the float32 accumulator of one band of
 # output rows (tile · scale rows × the full output width) stays below this many bytes; two bands can be alive
 # at once, so with the input as float32 a 16384² output stays near 1 GB (docs/benchmarks/streaming.md).
 STREAM_BAND_BYTES = 128 << 20
-# On the CPU, activations never get more than this, so that a whole `esrgan upscale` stays under ~1 GB of
-# resident memory at any image size (docs/benchmarks/inference.md); bigger tiles are barely faster.
-CPU_ACTIVATION_BUDGET = 512 << 20
-
 ArrayOrPIL = TypeVar("ArrayOrPIL", np.ndarray, PILImage.Image)
 
 
@@ -135,35 +120,8 @@ class Upscaler:
         if described.scale is None:
             scale = getattr(model, "scale", None)
             raise ConfigError(f"the model needs an integer attribute `scale` >= 1, got {scale!r}")
-        scale = described.scale
-        if not (tile == "auto" or (isinstance(tile, int) and not isinstance(tile, bool) and tile >= 0)):
-            raise ConfigError(f"tile must be an integer >= 0 (0 = whole image) or 'auto', got {tile!r}")
-        if not isinstance(tile_overlap, int) or tile_overlap < 0:
-            raise ConfigError(f"tile_overlap must be an integer >= 0, got {tile_overlap!r}")
-        if isinstance(tile, int) and 0 < tile <= 3 * tile_overlap:
-            raise ConfigError(
-                f"tile ({tile}) must be larger than 3 × tile_overlap ({3 * tile_overlap}); "
-                "use a larger --tile or a smaller --tile-overlap"
-            )
-        if not isinstance(tile_batch, int) or isinstance(tile_batch, bool) or tile_batch < 1:
-            raise ConfigError(f"tile_batch must be an integer >= 1, got {tile_batch!r}")
-        if alpha_upsampler not in ("model", "bicubic"):
-            raise ConfigError(f"alpha_upsampler must be 'model' or 'bicubic', got {alpha_upsampler!r}")
-        if outscale is not None and not (
-            isinstance(outscale, int | float) and math.isfinite(outscale) and outscale > 0
-        ):
-            raise ConfigError(f"outscale must be a positive number, got {outscale!r}")
-        if not isinstance(back_projection, int) or isinstance(back_projection, bool) or back_projection < 0:
-            raise ConfigError(
-                f"back_projection must be an integer >= 0 (iterations), got {back_projection!r}"
-            )
-
-        if precision is None:
-            precision = "fp16" if half else "auto"
-        elif half and precision != "fp16":
-            raise ConfigError(f"half=True means precision 'fp16', but precision={precision!r} was given")
-        if precision not in PRECISION_CHOICES:
-            raise ConfigError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
+        _check_settings(tile, tile_overlap, tile_batch, alpha_upsampler, outscale, back_projection)
+        precision = _precision_setting(half, precision)
         self.device = torch.device(device) if device is not None else _default_device(described)
         if precision == "auto" and not described.has_weights:
             precision = "fp32"  # a weightless wrapper (onnxruntime) computes outside PyTorch's autocast
@@ -174,7 +132,7 @@ class Upscaler:
         self.model = self.runner.model
         # What the job asked for (the runner may fall back to fp32 later); recorded in manifests.
         self.requested_precision: Precision = self.runner.precision
-        self.model_scale = scale
+        self.model_scale = scale = described.scale
         self.tile = tile
         self.tile_overlap = tile_overlap
         self.tile_batch = tile_batch
@@ -184,6 +142,7 @@ class Upscaler:
         self.progress = progress
         self.in_channels = described.in_channels
         self.size_multiple = described.size_multiple
+        self.memory = MemoryPolicy(self.device, self.runner, scale, self.size_multiple, tile_overlap)
 
     @property
     def scale(self) -> float:
@@ -302,31 +261,14 @@ class Upscaler:
         if blocker is not None:
             raise EsrganError(f"cannot stream the output band by band: {blocker}")
         adaptive = self.tile == 0 or self.tile == "auto"
-        tile = self._stream_tile(image)
-        smallest = self._min_tile()
-        while True:
-            bands = self._image_bands(image, tile)
-            try:
-                first = next(bands)
-                break
-            except Exception as e:
-                bands.close()
-                if not _is_out_of_memory(e):
-                    raise
-                if not adaptive:
-                    raise EsrganError(
-                        f"out of memory with {tile}-pixel tiles on {self.device}; use a smaller --tile or "
-                        "--tile auto"
-                    ) from e
-                if tile <= smallest:
-                    raise self._out_of_memory_at(tile) from e
-            # Retry outside the except block: the failed attempt's tensors (held by the traceback) are freed.
-            tile = self._halve_tile(tile)
+        tile, first, bands = self.memory.retry(
+            partial(self._start_bands, image), self._stream_tile(image), adaptive=adaptive
+        )
         yield first
         try:
             yield from bands
         except Exception as e:
-            if not _is_out_of_memory(e):
+            if not is_out_of_memory(e):
                 raise
             raise EsrganError(
                 f"out of memory with {tile}-pixel tiles on {self.device} after part of the output was done; "
@@ -343,8 +285,6 @@ class Upscaler:
         """The input tile size for streaming `image` (see `upscale_image_bands`)."""
         if isinstance(self.tile, int) and self.tile > 0:
             return self.tile
-        q = math.lcm(_TILE_QUANTUM, self.size_multiple)
-        whole = _round_up(max(image.height, image.width), q)
         # float32 bytes of one band accumulator per input row: `scale` output rows of the full output width
         # with the model's channels (twice when alpha goes through the model: a second accumulator).
         groups = 2 if image.alpha is not None and self.alpha_upsampler == "model" else 1
@@ -352,8 +292,19 @@ class Upscaler:
         per_input_row = 4 * groups * channels * image.width * self.model_scale**2
         # an outscale resize holds its output band too: (outscale / scale)² as many bytes per input row
         per_input_row = int(per_input_row * (1 + (self.scale / self.model_scale) ** 2))
-        cap = max(self._min_tile(), STREAM_BAND_BYTES // per_input_row // q * q)
-        return min(self._auto_tile_size(), whole, cap)
+        return self.memory.stream_tile(image.height, image.width, per_input_row, STREAM_BAND_BYTES)
+
+    def _start_bands(
+        self, image: Image, tile: int
+    ) -> tuple[int, tuple[int, np.ndarray], Generator[tuple[int, np.ndarray], None, None]]:
+        """The bands of `image` with `tile`, started: ``(tile, first band, the rest)``; out-of-memory errors
+        show here, before anything was yielded (`upscale_image_bands` then retries with smaller tiles)."""
+        bands = self._image_bands(image, tile)
+        try:
+            return tile, next(bands), bands
+        except BaseException:
+            bands.close()
+            raise
 
     def _image_bands(self, image: Image, tile: int) -> Generator[tuple[int, np.ndarray], None, None]:
         """`upscale_image_bands` for one tile size, without its out-of-memory handling."""
@@ -455,9 +406,11 @@ class Upscaler:
         if self.tile == 0:
             y = self._whole(x)
         elif self.tile == "auto":
-            y = self._auto_tiled(x)
+            y = self.memory.retry(
+                partial(self._tiled, x), self.memory.first_tile(*x.shape[2:]), adaptive=True
+            )
         else:
-            y = self._tiled(x, self.tile)
+            y = self.memory.retry(partial(self._tiled, x), self.tile, adaptive=False)
         return y[:, :, : h * s, : w * s].clamp(0, 1)  # out of place: `y` may be an inference-mode tensor
 
     def _pad_to_multiple(self, x: torch.Tensor) -> torch.Tensor:
@@ -487,7 +440,7 @@ class Upscaler:
         try:
             y = self._run_model(x)
         except Exception as e:
-            if not _is_out_of_memory(e):
+            if not is_out_of_memory(e):
                 raise
             raise EsrganError(
                 f"out of memory upscaling a {x.shape[3]}×{x.shape[2]} image on {self.device}; "
@@ -499,6 +452,7 @@ class Upscaler:
         return y.to(x.device)
 
     def _tiled(self, x: torch.Tensor, tile: int) -> torch.Tensor:
+        """Blended tiles of `tile` input pixels (out-of-memory errors go to `MemoryPolicy.retry`)."""
         tile = max(self.size_multiple, tile // self.size_multiple * self.size_multiple)
         progress = _TileProgress(self.progress)
         try:
@@ -512,80 +466,8 @@ class Upscaler:
                 batch=self.tile_batch,
                 multiple=self.size_multiple,
             )
-        except Exception as e:
-            if not _is_out_of_memory(e) or self.tile == "auto":
-                raise
-            raise EsrganError(
-                f"out of memory with {tile}-pixel tiles on {self.device}; use a smaller --tile or --tile auto"
-            ) from e
         finally:
             progress.close()
-
-    def _auto_tiled(self, x: torch.Tensor) -> torch.Tensor:
-        q = math.lcm(_TILE_QUANTUM, self.size_multiple)
-        smallest = self._min_tile()
-        whole = _round_up(max(x.shape[2], x.shape[3]), q)
-        budget, per_pixel = self._memory_budget()
-        # One window when the whole image fits (and, on the CPU, is not much bigger than a cache-sized tile):
-        # tiles cost extra work where they overlap.
-        pixels = x.shape[2] * x.shape[3]
-        fits = pixels * per_pixel <= budget
-        if self.device.type == "cpu":
-            fits = fits and pixels <= _CPU_WHOLE_IMAGE_PIXELS
-        tile = whole if fits else min(self._auto_tile_size(), whole)
-        while True:
-            try:
-                return self._tiled(x, tile)
-            except Exception as e:
-                if not _is_out_of_memory(e):
-                    raise
-                if tile <= smallest:
-                    raise self._out_of_memory_at(tile) from e
-            # Retry outside the except block: the failed attempt's tensors (held by the traceback) are freed.
-            tile = self._halve_tile(tile)
-
-    def _out_of_memory_at(self, tile: int) -> EsrganError:
-        return EsrganError(
-            f"out of memory on {self.device} even with {tile}-pixel tiles; free memory, use "
-            "--device cpu, --half (CUDA) or a smaller --tile-overlap"
-        )
-
-    def _halve_tile(self, tile: int) -> int:
-        """The next tile size to try after an out-of-memory error with `tile` (auto tiling only)."""
-        q = math.lcm(_TILE_QUANTUM, self.size_multiple)
-        smaller = max(self._min_tile(), tile // 2 // q * q)
-        logger.warning(
-            "out of memory with %d-pixel tiles on %s; retrying with %d", tile, self.device, smaller
-        )
-        _release_cached_memory(self.device)
-        return smaller
-
-    def _min_tile(self) -> int:
-        q = math.lcm(_TILE_QUANTUM, self.size_multiple)
-        # Tiles must exceed 3 × overlap (see tiling.py); 4 × keeps at least a quarter of each tile useful.
-        return _round_up(max(32, 4 * self.tile_overlap), q)
-
-    def _auto_tile_size(self) -> int:
-        """A tile size that should fit the device's free memory (a rough estimate; OOM retries fix it)."""
-        q = math.lcm(_TILE_QUANTUM, self.size_multiple)
-        budget, per_pixel = self._memory_budget()
-        side = int(math.sqrt(budget / per_pixel)) // q * q
-        if self.device.type == "cpu":
-            side = min(side, _round_up(CPU_CACHE_TILE, q))
-        tile = min(MAX_AUTO_TILE, max(self._min_tile(), side))
-        logger.debug("auto tile: %d (budget %.2f GiB, ~%d bytes/pixel)", tile, budget / 2**30, per_pixel)
-        return tile
-
-    def _memory_budget(self) -> tuple[float, int]:
-        """(bytes the model's activations may use, estimated bytes per input pixel)."""
-        budget = _free_memory(self.device) * _MEMORY_SHARE.get(self.device.type, 0.25)
-        if self.device.type == "cpu":
-            budget = min(budget, CPU_ACTIVATION_BUDGET)
-        element_size = 4 if self.precision == "fp32" else 2
-        per_pixel = _bytes_per_input_pixel(
-            self.runner.feature_channels, self.model_scale, element_size, self.runner.strips
-        )
-        return budget, per_pixel
 
 
 # --------------------------------------------------------------------------------------------------
@@ -628,61 +510,53 @@ def _bicubic_rows(alpha: torch.Tensor, row0: int, rows: int, scale: int) -> torc
     return up[:, :, (a0 - c0) * scale : (a1 - c0) * scale].clamp_(0, 1)
 
 
+def _check_settings(
+    tile: object,
+    tile_overlap: object,
+    tile_batch: object,
+    alpha_upsampler: object,
+    outscale: object,
+    back_projection: object,
+) -> None:
+    """Raise `ConfigError` for an `Upscaler` setting out of its range (see the class docstring)."""
+    if not (tile == "auto" or (isinstance(tile, int) and not isinstance(tile, bool) and tile >= 0)):
+        raise ConfigError(f"tile must be an integer >= 0 (0 = whole image) or 'auto', got {tile!r}")
+    if not isinstance(tile_overlap, int) or tile_overlap < 0:
+        raise ConfigError(f"tile_overlap must be an integer >= 0, got {tile_overlap!r}")
+    if isinstance(tile, int) and 0 < tile <= 3 * tile_overlap:
+        raise ConfigError(
+            f"tile ({tile}) must be larger than 3 × tile_overlap ({3 * tile_overlap}); "
+            "use a larger --tile or a smaller --tile-overlap"
+        )
+    if not isinstance(tile_batch, int) or isinstance(tile_batch, bool) or tile_batch < 1:
+        raise ConfigError(f"tile_batch must be an integer >= 1, got {tile_batch!r}")
+    if alpha_upsampler not in ("model", "bicubic"):
+        raise ConfigError(f"alpha_upsampler must be 'model' or 'bicubic', got {alpha_upsampler!r}")
+    if outscale is not None and not (
+        isinstance(outscale, int | float) and math.isfinite(outscale) and outscale > 0
+    ):
+        raise ConfigError(f"outscale must be a positive number, got {outscale!r}")
+    if not isinstance(back_projection, int) or isinstance(back_projection, bool) or back_projection < 0:
+        raise ConfigError(f"back_projection must be an integer >= 0 (iterations), got {back_projection!r}")
+
+
+def _precision_setting(half: bool, precision: str | None) -> str:
+    """The precision asked for by ``half`` / ``precision`` ("auto" when neither says)."""
+    if precision is None:
+        precision = "fp16" if half else "auto"
+    elif half and precision != "fp16":
+        raise ConfigError(f"half=True means precision 'fp16', but precision={precision!r} was given")
+    if precision not in PRECISION_CHOICES:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
+    return precision
+
+
 def _default_device(described: ModelDescriptor) -> torch.device:
     """The model's preferred device if it names one (e.g. "cpu" for an onnxruntime model), else CUDA if
     available, else the CPU."""
     if described.preferred_device is not None:
         return torch.device(described.preferred_device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _bytes_per_input_pixel(features: int, scale: int, element_size: int, strips: bool = False) -> int:
-    """Rough peak activation memory per input pixel: a few feature maps of the widest convolution (`features`
-    channels) at output resolution (upsampled features, conv output, activation) dominate for ×2/×4 models,
-    plus the dense-block concatenations (~10 maps: trunk, block inputs, growth channels, concatenation) at
-    input resolution. With the tail in strips (`esrgan.inference.runner`) only the input-resolution part
-    counts."""
-    if strips:
-        return element_size * features * 10
-    return element_size * features * (3 * scale * scale + 10)
-
-
-def _free_memory(device: torch.device) -> int:
-    """Free bytes on `device` (CUDA: mem_get_info; CPU: MemAvailable or sysconf); a guess otherwise."""
-    if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
-        return int(free)
-    if device.type == "cpu":
-        try:
-            with open("/proc/meminfo") as f:
-                for line in f:
-                    if line.startswith("MemAvailable:"):
-                        return int(line.split()[1]) * 1024
-        except (OSError, ValueError, IndexError):
-            pass
-        try:
-            return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-        except (ValueError, OSError, AttributeError):
-            pass
-    return _FALLBACK_MEMORY
-
-
-def _is_out_of_memory(error: BaseException) -> bool:
-    if isinstance(error, torch.cuda.OutOfMemoryError | MemoryError):
-        return True
-    if isinstance(error, RuntimeError):
-        message = str(error).lower()
-        return any(s in message for s in ("out of memory", "can't allocate memory", "not enough memory"))
-    return False
-
-
-def _release_cached_memory(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-
-
-def _round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
 
 
 class _TileProgress:
