@@ -70,7 +70,7 @@ def test_collect_inputs_errors(tmp_path: Path) -> None:
     with pytest.raises(EsrganError, match="missing.png"):
         collect_inputs([str(tmp_path / "missing.png")])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(EsrganError, match="no images found"):
+    with pytest.raises(EsrganError, match="no images or videos found"):
         collect_inputs([str(tmp_path / "empty"), str(tmp_path / "*.png")])
 
 

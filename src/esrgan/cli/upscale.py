@@ -48,12 +48,12 @@ def _shard_arg(text: str) -> object:
 def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "upscale",
-        help="upscale images with an ESRGAN-family model",
-        description="Upscale image files, folders or globs into OUTPUT_DIR as {name}_{suffix}.{ext}.",
+        help="upscale images and videos with an ESRGAN-family model",
+        description="Upscale images and videos (files, folders, globs) to OUTPUT_DIR/{name}_{suffix}.{ext}",
         epilog=_UPSCALE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    p.add_argument("inputs", nargs="+", help="image or video files, folders or glob patterns")
     p.add_argument("-o", "--output", default="results", help="output folder (default: %(default)s)")
     p.add_argument(
         "-m",
@@ -149,7 +149,44 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
         help="neither read nor write OUTPUT_DIR/.esrgan-manifest (no resume, no record of the model)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    v = p.add_argument_group(
+        "videos (.mp4 .mkv .mov .webm .avi; needs the extra: pip install 'esrgan[video]')",
+        "Every frame is upscaled; timestamps, audio, subtitles, rotation and colour tags are kept. A killed "
+        "job resumes from its last finished segment.",
+    )
+    v.add_argument("--codec", default=None, help="video encoder (default: libx264; libvpx-vp9 for .webm)")
+    v.add_argument(
+        "--crf", type=float, default=None, help="constant quality (default: 18 for libx264, 24 for VP9)"
+    )
+    v.add_argument("--bitrate", default=None, help="target bitrate instead of --crf, e.g. 8M or 2500k")
+    v.add_argument("--preset", default=None, help="encoder speed preset (default: medium for x264/x265)")
+    v.add_argument(
+        "--pix-fmt",
+        default=None,
+        help="output pixel format (default: yuv420p; yuv420p10le for 10-bit sources where the codec has it)",
+    )
+    v.add_argument(
+        "--segment-seconds",
+        type=positive_float,
+        default=10.0,
+        metavar="S",
+        help="resume and split the work in keyframe-aligned segments of at least S seconds (default: 10)",
+    )
     p.set_defaults(run=_run_upscale)
+
+
+def _bitrate(text: str | None) -> int | None:
+    """``8M``, ``2500k`` or ``800000`` → bits per second."""
+    if text is None:
+        return None
+    factor = {"k": 1_000, "m": 1_000_000}.get(text[-1:].lower(), 1)
+    try:
+        value = float(text[:-1] if factor > 1 else text) * factor
+    except ValueError:
+        value = -1
+    if not value > 0:
+        raise EsrganError(f"--bitrate {text!r}: give bits per second, e.g. 8M, 2500k or 800000")
+    return int(value)
 
 
 def _naming(path: Path, message: str) -> str:
@@ -179,8 +216,10 @@ def _run_upscale(args: argparse.Namespace) -> int:
 
     from esrgan.inference.onnx import choose_backend, load_backend_model
     from esrgan.inference.upscaler import Upscaler
+    from esrgan.io.video import VideoEncoding, is_video_name
     from esrgan.jobs.manifest import recipe_for
-    from esrgan.jobs.upscale import upscale_files
+    from esrgan.jobs.upscale import UpscaleSummary, upscale_files
+    from esrgan.jobs.video import upscale_videos
     from esrgan.weights import interpolate_models, load_model
 
     backend = choose_backend(args.model, args.backend)
@@ -216,17 +255,44 @@ def _run_upscale(args: argparse.Namespace) -> int:
         # onnxruntime: the recipe names the .onnx file actually run (its pixels differ slightly from torch's)
         recipe_model = model.path if backend == "onnxruntime" else args.model  # type: ignore[union-attr]
         recipe = recipe_for(upscaler, recipe_model, model_b=args.model_b, interpolation_alpha=args.alpha)
-    summary = upscale_files(
-        upscaler,
-        inputs,
-        Path(args.output),
-        suffix=args.suffix,
-        ext=args.ext,
-        overwrite=args.overwrite,
-        progress=bars,
-        shard=shard,
-        recipe=recipe,
-    )
+    videos = [p for p in inputs if is_video_name(p)]
+    images = [p for p in inputs if not is_video_name(p)]
+    summary = UpscaleSummary()
+    if images:
+        summary = upscale_files(
+            upscaler,
+            images,
+            Path(args.output),
+            suffix=args.suffix,
+            ext=args.ext,
+            overwrite=args.overwrite,
+            progress=bars,
+            shard=shard,
+            recipe=recipe,
+        )
+    if videos:
+        encoding = VideoEncoding(
+            codec=args.codec,
+            crf=args.crf,
+            bitrate=_bitrate(args.bitrate),
+            preset=args.preset,
+            pix_fmt=args.pix_fmt,
+        )
+        done = upscale_videos(
+            upscaler,
+            videos,
+            Path(args.output),
+            suffix=args.suffix,
+            ext=args.ext,
+            encoding=encoding,
+            segment_seconds=args.segment_seconds,
+            overwrite=args.overwrite,
+            progress=bars,
+            shard=shard,
+            recipe=recipe,
+        )
+        for name in ("done", "skipped", "failed", "earlier"):
+            getattr(summary, name).extend(getattr(done, name))
     tag = f"[shard {shard}] " if shard is not None else ""
     for path, reason in summary.skipped:
         print(f"{tag}skipped {_naming(path, reason)}", file=sys.stderr)

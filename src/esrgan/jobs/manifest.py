@@ -11,7 +11,8 @@ Decisions:
   moved to another machine (other mount points) still recognises its work. Hashing every input on each
   resume would read the whole data set again.
 - A `Recipe` is everything that decides the pixels: the SHA-256 of the weight file(s), the interpolation
-  weight, and the `Upscaler` settings (tile, overlap, alpha upsampler, outscale, back-projection, precision).
+  weight, and the `Upscaler` settings (tile, overlap, alpha upsampler, outscale, back-projection, precision);
+  for videos also the encoding (codec, quality, pixel format) and the segment length.
   Model names and the device are kept for people reading the manifest but not compared: the same file under
   another name gives the same pixels.
 - A line that cannot be parsed (a process killed in the middle of writing it) is ignored with a warning; the
@@ -56,6 +57,7 @@ class Recipe:
     precision: str = "fp32"
     model_b_sha256: str | None = None
     interpolation_alpha: float | None = None
+    video: str | None = None  # videos: the encoding and segment length (`esrgan.jobs.video`)
     model: str = field(default="", compare=False)
     model_b: str | None = field(default=None, compare=False)
     device: str = field(default="", compare=False)

@@ -14,13 +14,19 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from PIL import Image as PILImage
 
+from esrgan._fs import temporary_file_target
 from esrgan.errors import ConfigError, EsrganError
 from esrgan.io.folders import IMAGE_EXTENSIONS, is_image_name
 from esrgan.io.images import WRITE_FORMATS
 from esrgan.io.limits import output_size_problem, scaled_size
+from esrgan.io.video import CONTAINER_FORMATS, DEFAULT_VIDEO_EXT, VIDEO_EXTENSIONS, is_video_name
+
+if TYPE_CHECKING:  # the manifest module imports the weights (torch); planning only needs its types
+    from esrgan.jobs.manifest import ManifestRecord, Recipe
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +118,7 @@ def collect_inputs(specs: list[str]) -> list[Path]:
     for spec in specs:
         path = Path(spec)
         if path.is_dir():
-            matches = sorted(p for p in path.iterdir() if p.is_file() and is_image_name(p))
+            matches = sorted(p for p in path.iterdir() if p.is_file() and _is_input_name(p))
             if not matches:
                 logger.warning("no images in folder %s", path)
         elif path.is_file():
@@ -122,7 +128,9 @@ def collect_inputs(specs: list[str]) -> list[Path]:
                 f"{spec}: not a regular file or folder ({_file_kind(path)}); give an image file"
             )
         elif _GLOB_CHARS & set(spec):
-            matches = sorted(Path(p) for p in glob.glob(spec) if Path(p).is_file() and is_image_name(Path(p)))
+            matches = sorted(
+                Path(p) for p in glob.glob(spec) if Path(p).is_file() and _is_input_name(Path(p))
+            )
             if not matches:
                 logger.warning("no images match %s", spec)
         else:
@@ -136,9 +144,13 @@ def collect_inputs(specs: list[str]) -> list[Path]:
             seen.add(key)
             unique.append(p)
     if not unique:
-        exts = " ".join(sorted(IMAGE_EXTENSIONS))
-        raise EsrganError(f"no images found in {' '.join(specs)} (looked for {exts})")
+        exts = " ".join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
+        raise EsrganError(f"no images or videos found in {' '.join(specs)} (looked for {exts})")
     return unique
+
+
+def _is_input_name(path: Path) -> bool:
+    return is_image_name(path) or is_video_name(path)
 
 
 def _file_kind(path: Path) -> str:
@@ -174,18 +186,23 @@ def check_name_part(value: str, what: str) -> str:
 def output_path(input: Path, out_dir: Path, suffix: str, ext: str | None = None) -> Path:
     """``out_dir / f"{stem}_{suffix}.{ext}"`` (no ``_`` for an empty suffix).
 
-    `ext` (with or without the dot) defaults to the input's extension, or ``png`` if we cannot write that
-    format. Raises `EsrganError` for an output extension we cannot write, or a `suffix` that is not a plain
-    part of a file name (`check_name_part`).
+    `ext` (with or without the dot) defaults to the input's extension, or, when we cannot write that format,
+    ``png`` for images and ``mkv`` for videos (AVI). Raises `EsrganError` for an output extension we cannot
+    write for this kind of input, or a `suffix` that is not a plain part of a file name
+    (`check_name_part`).
     """
     check_name_part(suffix, "--suffix")
     input = Path(input)
+    video = input.suffix.lower() in VIDEO_EXTENSIONS
+    writable, fallback, kind = (
+        (CONTAINER_FORMATS, DEFAULT_VIDEO_EXT, "videos") if video else (WRITE_FORMATS, ".png", "images")
+    )
     if ext is None:
-        ext = input.suffix if input.suffix.lower() in WRITE_FORMATS else ".png"
+        ext = input.suffix if input.suffix.lower() in writable else fallback
     ext = ext if ext.startswith(".") else "." + ext
-    if ext.lower() not in WRITE_FORMATS:
-        choices = ", ".join(sorted(e.lstrip(".") for e in WRITE_FORMATS))
-        raise EsrganError(f"cannot write {ext!r} files; choose one of: {choices}")
+    if ext.lower() not in writable:
+        choices = ", ".join(sorted(e.lstrip(".") for e in writable))
+        raise EsrganError(f"{input}: cannot write {kind} as {ext!r} files; choose one of: {choices}")
     name = f"{input.stem}_{suffix}" if suffix else input.stem
     dst = Path(out_dir) / f"{name}{ext}"
     if dst.name != f"{name}{ext}" or dst.name in (".", ".."):  # cannot happen after the checks above
@@ -224,3 +241,103 @@ def check_outscale(
                 f"{src}: --outscale {outscale:g} would make {out_width:,}×{out_height:,} pixels of this "
                 f"{width}×{height} image; {problem}; lower --outscale"
             )
+
+
+# --------------------------------------------------------------------------------------------------
+# the output folder
+
+
+def check_plan(inputs: list[Path], outputs: list[Path]) -> None:
+    """`EsrganError` when an output would replace an input, or two inputs would share an output."""
+    sources = {p.resolve() for p in inputs}
+    claimed: dict[Path, Path] = {}
+    for src, dst in zip(inputs, outputs, strict=True):
+        key = dst.resolve()
+        if key in sources:
+            raise EsrganError(
+                f"{src}: the output {dst} would replace an input file; "
+                "use another output folder (-o) or --suffix"
+            )
+        if key in claimed:
+            raise EsrganError(
+                f"{claimed[key]} and {src} would both be written to {dst}; "
+                "rename one or upscale them separately"
+            )
+        claimed[key] = src
+
+
+def make_output_folder(out_dir: Path, outputs: list[Path]) -> None:
+    """Create `out_dir` if needed, and check that every output is an entry of it itself: the last line of
+    defence against writing elsewhere."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise EsrganError(f"{out_dir}: exists and is not a folder; choose another output folder (-o)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise EsrganError(f"{out_dir}: cannot create the output folder ({e.strerror or e})") from e
+    folder = out_dir.resolve()
+    for dst in outputs:
+        if dst.parent.resolve() != folder or dst.name in ("", ".", ".."):
+            raise EsrganError(f"{dst} is not inside the output folder {out_dir}; refusing to write it")
+
+
+Outcome = Literal["done", "earlier", "skipped", "failed"]
+
+
+def output_verdict(
+    src: Path, dst: Path, record: ManifestRecord | None, recipe: Recipe | None, *, overwrite: bool
+) -> tuple[Outcome | Literal["run"], str]:
+    """Whether to make `dst` now ("run"), or why not: an existing output is "earlier" when the manifest
+    shows it was made by `recipe` from this input, else "skipped" unless `overwrite`."""
+    if dst.is_symlink():  # writing through it could change a file outside the output folder
+        return "skipped", f"{dst} is a symbolic link; remove it to write the output there"
+    if not dst.exists():
+        return "run", ""
+    if record is None or recipe is None:
+        if overwrite:
+            return "run", ""
+        return "skipped", f"{dst} exists (use --overwrite to replace it)"
+    same_input = Path(record.input).name == src.name and record.input_bytes == file_size(src)
+    unchanged = record.output_bytes == file_size(dst)
+    if record.recipe == recipe and same_input and unchanged:
+        return "earlier", ""
+    if overwrite:
+        return "run", ""
+    if record.recipe != recipe:
+        changes = "; ".join(recipe.differences(record.recipe))
+        return "skipped", (
+            f"{dst} was made by another model or with other settings ({changes}); "
+            "use --overwrite to replace it"
+        )
+    if not same_input:
+        return "skipped", (
+            f"{dst} was made from another input ({record.input}, {record.input_bytes} bytes); "
+            "use --overwrite to replace it"
+        )
+    return (
+        "skipped",
+        f"{dst} was changed after it was made on {record.finished}; use --overwrite to replace it",
+    )
+
+
+def file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
+def remove_leftover_temporary_files(out_dir: Path, names: set[str]) -> None:
+    """Delete the temporary files that killed writes of the outputs called `names` left in `out_dir`."""
+    try:
+        hidden = [entry.name for entry in os.scandir(out_dir) if entry.name.startswith(".")]
+    except OSError as e:
+        logger.warning("cannot list %s to remove leftover temporary files (%s)", out_dir, e.strerror or e)
+        return
+    for name in hidden:
+        if temporary_file_target(name) in names:
+            try:
+                (out_dir / name).unlink()
+                logger.info("removed %s, left by an interrupted write", out_dir / name)
+            except OSError as e:
+                logger.warning("cannot remove the leftover temporary file %s (%s)", out_dir / name, e)

@@ -32,18 +32,16 @@ Decisions:
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from tqdm import tqdm
 
-from esrgan._fs import temporary_file_target
 from esrgan.errors import EsrganError
 from esrgan.inference.streaming import check_output_size, needs_streaming, upscale_to_png
 from esrgan.inference.upscaler import Upscaler
@@ -53,8 +51,18 @@ from esrgan.io.images import (
     read_image,
     write_image,
 )
-from esrgan.jobs.manifest import ManifestRecord, ManifestWriter, Recipe, read_manifest
-from esrgan.jobs.plan import Shard, output_path, shard_positions
+from esrgan.jobs.manifest import ManifestWriter, Recipe, read_manifest
+from esrgan.jobs.plan import (
+    Outcome,
+    Shard,
+    check_plan,
+    file_size,
+    make_output_folder,
+    output_path,
+    output_verdict,
+    remove_leftover_temporary_files,
+    shard_positions,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -107,25 +115,18 @@ def upscale_files(
     """
     out_dir = Path(out_dir)
     outputs = [output_path(p, out_dir, suffix, ext) for p in inputs]
-    _check_plan(inputs, outputs)  # the whole list, in every shard: all processes agree
-    if out_dir.exists() and not out_dir.is_dir():
-        raise EsrganError(f"{out_dir}: exists and is not a folder; choose another output folder (-o)")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise EsrganError(f"{out_dir}: cannot create the output folder ({e.strerror or e})") from e
-
-    _check_inside(out_dir, outputs)
+    check_plan(inputs, outputs)  # the whole list, in every shard: all processes agree
+    make_output_folder(out_dir, outputs)
 
     positions = shard_positions(len(inputs), shard) if shard is not None else range(len(inputs))
     mine = [(inputs[i], outputs[i]) for i in positions]
-    _remove_leftover_temporary_files(out_dir, {dst.name for _, dst in mine})
+    remove_leftover_temporary_files(out_dir, {dst.name for _, dst in mine})
     records = read_manifest(out_dir) if recipe is not None else {}
 
-    outcomes: dict[int, tuple[_Outcome, str]] = {}
+    outcomes: dict[int, tuple[Outcome, str]] = {}
     jobs: list[_Job] = []
     for number, (src, dst) in enumerate(mine):
-        verdict, reason = _verdict(src, dst, records.get(dst.name), recipe, overwrite=overwrite)
+        verdict, reason = output_verdict(src, dst, records.get(dst.name), recipe, overwrite=overwrite)
         if verdict == "run":
             jobs.append(_Job(number, src, dst))
         else:
@@ -172,67 +173,6 @@ def upscale_files(
     return summary
 
 
-_Outcome = Literal["done", "earlier", "skipped", "failed"]
-
-
-def _verdict(
-    src: Path, dst: Path, record: ManifestRecord | None, recipe: Recipe | None, *, overwrite: bool
-) -> tuple[_Outcome | Literal["run"], str]:
-    """Whether to make `dst` now ("run"), or why not."""
-    if dst.is_symlink():  # writing through it could change a file outside the output folder
-        return "skipped", f"{dst} is a symbolic link; remove it to write the output there"
-    if not dst.exists():
-        return "run", ""
-    if record is None or recipe is None:
-        if overwrite:
-            return "run", ""
-        return "skipped", f"{dst} exists (use --overwrite to replace it)"
-    same_input = Path(record.input).name == src.name and record.input_bytes == _file_size(src)
-    unchanged = record.output_bytes == _file_size(dst)
-    if record.recipe == recipe and same_input and unchanged:
-        return "earlier", ""
-    if overwrite:
-        return "run", ""
-    if record.recipe != recipe:
-        changes = "; ".join(recipe.differences(record.recipe))
-        return "skipped", (
-            f"{dst} was made by another model or with other settings ({changes}); "
-            "use --overwrite to replace it"
-        )
-    if not same_input:
-        return "skipped", (
-            f"{dst} was made from another input ({record.input}, {record.input_bytes} bytes); "
-            "use --overwrite to replace it"
-        )
-    return (
-        "skipped",
-        f"{dst} was changed after it was made on {record.finished}; use --overwrite to replace it",
-    )
-
-
-def _file_size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return -1
-
-
-def _remove_leftover_temporary_files(out_dir: Path, names: set[str]) -> None:
-    """Delete the temporary files that killed writes of the outputs called `names` left in `out_dir`."""
-    try:
-        hidden = [entry.name for entry in os.scandir(out_dir) if entry.name.startswith(".")]
-    except OSError as e:
-        logger.warning("cannot list %s to remove leftover temporary files (%s)", out_dir, e.strerror or e)
-        return
-    for name in hidden:
-        if temporary_file_target(name) in names:
-            try:
-                (out_dir / name).unlink()
-                logger.info("removed %s, left by an interrupted write", out_dir / name)
-            except OSError as e:
-                logger.warning("cannot remove the leftover temporary file %s (%s)", out_dir / name, e)
-
-
 @dataclass
 class _Job:
     number: int  # position among this process's inputs
@@ -263,7 +203,7 @@ class _Stages:
         image = read_image(job.src)
         check_writable(job.dst, image)  # fail before spending time on the model
         check_output_size(self.upscaler, image, job.dst)
-        job.input_bytes = _file_size(job.src)
+        job.input_bytes = file_size(job.src)
         return image
 
     def compute(self, job: _Job, image: Image) -> Image | None:
@@ -386,29 +326,3 @@ def _put_unless(q: queue.Queue[Any], item: object, give_up: Callable[[], bool]) 
         except queue.Full:
             continue
     return False
-
-
-def _check_inside(out_dir: Path, outputs: list[Path]) -> None:
-    """Every output is an entry of `out_dir` itself: the last line of defence against writing elsewhere."""
-    folder = out_dir.resolve()
-    for dst in outputs:
-        if dst.parent.resolve() != folder or dst.name in ("", ".", ".."):
-            raise EsrganError(f"{dst} is not inside the output folder {out_dir}; refusing to write it")
-
-
-def _check_plan(inputs: list[Path], outputs: list[Path]) -> None:
-    sources = {p.resolve() for p in inputs}
-    claimed: dict[Path, Path] = {}
-    for src, dst in zip(inputs, outputs, strict=True):
-        key = dst.resolve()
-        if key in sources:
-            raise EsrganError(
-                f"{src}: the output {dst} would replace an input file; "
-                "use another output folder (-o) or --suffix"
-            )
-        if key in claimed:
-            raise EsrganError(
-                f"{claimed[key]} and {src} would both be written to {dst}; "
-                "rename one or upscale them separately"
-            )
-        claimed[key] = src
