@@ -42,6 +42,7 @@ from esrgan.eval.protocol import upscale_bicubic
 from esrgan.eval.report import choose_crop
 from esrgan.eval.results import BenchmarkResult, ImageScore, summarize
 from esrgan.eval.tables import (
+    check_outputs_free,
     csv_value,
     fmt_number,
     json_number,
@@ -851,15 +852,7 @@ def check_sweep_writable(
         _require_matplotlib()
     keys = ["md", "csv", "json"] + (["plot"] if plot else []) + (["grid"] if grid else [])
     paths = [out_dir / SWEEP_FILES[k] for k in keys]
-    for p in paths:
-        if p.is_dir():
-            raise EsrganError(f"{p}: is a folder; choose another output folder")
-    if not overwrite:
-        existing = [p for p in paths if p.exists()]
-        if existing:
-            raise EsrganError(
-                f"{existing[0]}: already exists; choose another folder or pass overwrite=True (--overwrite)"
-            )
+    check_outputs_free(paths, overwrite=overwrite)
     return paths
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "CSV_FIELDS",
     "JSON_FORMAT",
     "atomic_write_text",
+    "check_outputs_free",
     "check_tables_writable",
     "read_csv",
     "read_json",
@@ -70,6 +71,21 @@ def write_output(path: str | Path, data: bytes, *, overwrite: bool = False) -> N
         ) from None
     except OSError as e:
         raise EsrganError(f"{path}: cannot write the file ({e.strerror or e})") from e
+
+
+def check_outputs_free(paths: Iterable[Path], *, overwrite: bool = False) -> None:
+    """Raise `EsrganError` before a long run whose `write_output` would fail: a path that is a folder, or
+    one that exists (without ``overwrite``)."""
+    paths = list(paths)
+    for p in paths:
+        if p.is_dir():
+            raise EsrganError(f"{p}: is a folder; choose another output folder")
+    if not overwrite:
+        existing = [p for p in paths if p.exists()]
+        if existing:
+            raise EsrganError(
+                f"{existing[0]}: already exists; choose another folder or pass overwrite=True (--overwrite)"
+            )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -298,13 +314,5 @@ def check_tables_writable(
     if out_dir.exists() and not out_dir.is_dir():
         raise EsrganError(f"{out_dir}: exists and is not a folder; choose another output folder")
     paths = [out_dir / f"{stem}.{fmt}" for fmt in formats]
-    for p in paths:
-        if p.is_dir():
-            raise EsrganError(f"{p}: is a folder; choose another output folder")
-    if not overwrite:
-        existing = [p for p in paths if p.exists()]
-        if existing:
-            raise EsrganError(
-                f"{existing[0]}: already exists; choose another folder or pass overwrite=True (--overwrite)"
-            )
+    check_outputs_free(paths, overwrite=overwrite)
     return paths
