@@ -148,6 +148,7 @@ def probe_video(path: str | Path) -> VideoInfo:
             for s in container.streams
             if s.index != stream.index and s.type in ("audio", "subtitle", "data")
         )
+        declared = _declared_duration(container, stream)
         container.seek(0)
         frame_pts: list[int] = []
         keyframe_pts: list[int] = []
@@ -163,6 +164,7 @@ def probe_video(path: str | Path) -> VideoInfo:
     if not frame_pts:
         raise VideoError(f"{path}: the video stream holds no frames")
     frame_pts.sort()
+    _check_complete(path, frame_pts, declared, Fraction(stream.time_base))
     keyframe_pts.sort()
     if not keyframe_pts or keyframe_pts[0] != frame_pts[0]:
         keyframe_pts.insert(0, frame_pts[0])  # decoding from the start always works
@@ -185,6 +187,38 @@ def probe_video(path: str | Path) -> VideoInfo:
         color_trc=int(first.color_trc),
         other_streams=others,
     )
+
+
+def _declared_duration(container: Any, stream: Any) -> tuple[float, float] | None:
+    """(seconds, tolerance) the file says its video lasts: the stream's duration, Matroska's DURATION tag,
+    or, more loosely (other streams may be longer), the container's."""
+    if stream.duration:
+        return float(stream.duration * stream.time_base), 0.1
+    tag = stream.metadata.get("DURATION")
+    if tag:
+        with contextlib.suppress(ValueError):
+            hours, minutes, seconds = tag.split(":")
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds), 0.1
+    if container.duration:
+        return container.duration / 1_000_000, 1.0
+    return None
+
+
+def _check_complete(
+    path: Path, frame_pts: list[int], declared: tuple[float, float] | None, tb: Fraction
+) -> None:
+    """`VideoError` when the frames end well before the duration the file declares: a truncated file, which
+    demuxes without an error in some containers (Matroska)."""
+    if declared is None:
+        return
+    step = frame_pts[-1] - frame_pts[-2] if len(frame_pts) > 1 else 0
+    found = float((frame_pts[-1] + step - frame_pts[0]) * tb)
+    seconds, tolerance = declared
+    if seconds - found > max(tolerance, 2 * float(step * tb)):
+        raise VideoError(
+            f"{path}: the file is truncated: its frames end after {found:.2f} s of the {seconds:.2f} s it "
+            "declares"
+        )
 
 
 @contextlib.contextmanager
