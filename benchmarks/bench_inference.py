@@ -17,8 +17,19 @@ Methods:
   budget, overlap 16, channels_last, tail in strips) — the default CPU path.
 - ``esrgan-bf16``: the same with ``precision="bf16"`` (CPU autocast; fast where the CPU has AMX or
   AVX512-BF16, slow elsewhere). Its quality cost is reported as the PSNR of its output against the fp32 one.
+- ``esrgan-auto``: the default of `esrgan upscale` and `Upscaler`, ``precision="auto"`` (bf16 where the CPU
+  has native bf16, else fp32).
 - ``onnxruntime`` / ``onnxruntime-int8``: the same Upscaler over `OnnxModel` (needs ``pip install
   "esrgan[onnx]"``); the ONNX files are exported from the same weights (int8: static QDQ calibrated on Set5).
+- ``openvino`` / ``openvino-bf16``: the peer to beat on CPUs (``pip install openvino``): the fp32 ONNX file
+  compiled by OpenVINO for the CPU, the whole image in one call, with ``INFERENCE_PRECISION_HINT`` f32, or
+  OpenVINO's own default (bf16 on CPUs with native bf16).
+
+``--process`` adds the whole-process comparison: the time from starting a process to the output file on disk,
+for the original procedure (a script doing what `test.py` does: import torch, build and load the model, read
+with cv2, run the whole image, write with cv2) against ``esrgan upscale`` with its defaults and with
+``--precision fp32``, and the default path's split into start-up and model load, reading, compute and
+encoding (measured in a process that takes the same steps as the command).
 
 Each (method, size) runs in a fresh subprocess: one warm-up upscale, then `--repeat` timed ones; reported are
 the median seconds per output megapixel, the achieved GFLOP/s from the exact multiply-add count of the
@@ -55,7 +66,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 DOC = ROOT / "docs" / "benchmarks" / "inference.md"
 CACHE = Path(tempfile.gettempdir()) / "esrgan-bench-inference"
-METHODS = ("reference", "esrgan", "esrgan-bf16", "onnxruntime", "onnxruntime-int8")
+METHODS = (
+    "reference",
+    "esrgan",
+    "esrgan-bf16",
+    "esrgan-auto",
+    "onnxruntime",
+    "onnxruntime-int8",
+    "openvino",
+    "openvino-bf16",
+)
 MACS_PER_INPUT_PIXEL = 17_926_848  # RRDBNet ×4, nf 64, nb 23, gc 32 (SPEC)
 
 
@@ -157,16 +177,20 @@ def worker(method: str, image_path: Path, repeat: int) -> dict[str, object]:
         from esrgan.inference.upscaler import Upscaler
 
         if method.startswith("esrgan"):
-            precision = "bf16" if method.endswith("bf16") else "fp32"
+            precision = {"esrgan-bf16": "bf16", "esrgan-auto": None}.get(method, "fp32")
             model = load_model(str(weights_file()), device="cpu")
             upscaler = Upscaler(model, tile="auto", device="cpu", precision=precision)  # type: ignore[arg-type]
+        elif method.startswith("openvino"):
+            run = _openvino_runner(img, bf16=method.endswith("bf16"))
         else:
             from esrgan.inference.onnx import OnnxModel
 
             upscaler = Upscaler(OnnxModel(onnx_file(method.endswith("int8"))), tile="auto", device="cpu")
 
-        def run() -> np.ndarray:
-            return upscaler.upscale(img)
+        if not method.startswith("openvino"):
+
+            def run() -> np.ndarray:
+                return upscaler.upscale(img)
 
     out = run()  # warm-up: oneDNN primitive creation, allocator
     seconds = []
@@ -181,6 +205,154 @@ def worker(method: str, image_path: Path, repeat: int) -> dict[str, object]:
         "max_rss_mb": peak_rss_mb(),
         "threads": torch.get_num_threads(),
     }
+
+
+def _openvino_runner(img: np.ndarray, *, bf16: bool) -> object:
+    """OpenVINO's CPU plugin on the fp32 ONNX file: f32 inference, or its default precision (bf16 where the
+    CPU has it). The whole image in one call, converted as `reference_upscale` does."""
+    import openvino as ov
+
+    core = ov.Core()
+    config = {} if bf16 else {"INFERENCE_PRECISION_HINT": "f32"}
+    model = core.read_model(str(onnx_file(False)))
+    model.reshape([1, 3, img.shape[0], img.shape[1]])
+    compiled = core.compile_model(model, "CPU", config)
+    request = compiled.create_infer_request()
+    x = np.ascontiguousarray(np.transpose(img, (2, 0, 1))[None].astype(np.float32) / 255)
+
+    def run() -> np.ndarray:
+        out = request.infer([x])[compiled.output(0)][0]
+        return (np.transpose(np.clip(out, 0, 1), (1, 2, 0)) * 255.0).round().astype(np.uint8)
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------------------
+# whole processes
+
+REFERENCE_SCRIPT = """
+import sys, cv2, numpy as np, torch
+from esrgan.archs import RRDBNet
+from safetensors.torch import load_file
+model = RRDBNet()
+model.load_state_dict(load_file(sys.argv[1]))
+model.eval()
+img = cv2.imread(sys.argv[2], cv2.IMREAD_COLOR) * 1.0 / 255
+img = torch.from_numpy(np.transpose(img[:, :, [2, 1, 0]], (2, 0, 1))).float().unsqueeze(0)
+with torch.no_grad():
+    out = model(img).data.squeeze().float().cpu().clamp_(0, 1).numpy()
+out = np.transpose(out[[2, 1, 0], :, :], (1, 2, 0))
+cv2.imwrite(sys.argv[3], (out * 255.0).round())
+"""
+
+SPLIT_SCRIPT = """
+import json, sys, time
+start = time.perf_counter()
+from esrgan.inference.upscaler import Upscaler
+from esrgan.io.images import read_image, write_image
+from esrgan.weights import load_model
+upscaler = Upscaler(load_model(sys.argv[1]))
+loaded = time.perf_counter()
+image = read_image(sys.argv[2])
+read = time.perf_counter()
+out = upscaler.upscale_image(image)
+computed = time.perf_counter()
+write_image(sys.argv[3], out)
+written = time.perf_counter()
+print(json.dumps({"start-up and model load": loaded - start, "read": read - loaded,
+                  "compute": computed - read, "encode and write": written - computed,
+                  "precision": str(upscaler.precision)}))
+"""
+
+
+def _timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def process_rows(width: int, height: int, repeat: int) -> str:
+    """The whole-process table (see the module docstring) for an input of `width × height`."""
+    image, weights = input_image(height, width), weights_file()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        commands = {
+            "reference procedure (test.py)": [
+                sys.executable,
+                "-c",
+                REFERENCE_SCRIPT,
+                str(weights),
+                str(image),
+                str(out / "ref.png"),
+            ],
+            "esrgan upscale (default)": [
+                sys.executable,
+                "-m",
+                "esrgan",
+                "upscale",
+                str(image),
+                "-m",
+                str(weights),
+                "-o",
+                str(out / "auto"),
+                "-q",
+                "--no-manifest",
+                "--overwrite",
+            ],
+            "esrgan upscale --precision fp32": [
+                sys.executable,
+                "-m",
+                "esrgan",
+                "upscale",
+                str(image),
+                "-m",
+                str(weights),
+                "-o",
+                str(out / "fp32"),
+                "-q",
+                "--no-manifest",
+                "--overwrite",
+                "--precision",
+                "fp32",
+            ],
+        }
+        times = {
+            name: statistics.median(_timed(cmd) for _ in range(repeat)) for name, cmd in commands.items()
+        }
+        split = json.loads(
+            subprocess.run(
+                [sys.executable, "-c", SPLIT_SCRIPT, str(weights), str(image), str(out / "split.png")],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        ref = np.asarray(PILImage.open(out / "ref.png").convert("RGB")).astype(np.float64)
+        name = f"{image.stem}_out.png"
+        fidelity_of = {}
+        for label, folder in (
+            ("esrgan upscale (default)", "auto"),
+            ("esrgan upscale --precision fp32", "fp32"),
+        ):
+            got = np.asarray(PILImage.open(out / folder / name).convert("RGB")).astype(np.float64)
+            mse = float(np.mean((got - ref) ** 2))
+            db = "∞" if mse == 0 else f"{10 * np.log10(255**2 / mse):.1f} dB"
+            fidelity_of[label] = f"{db}, max {int(np.abs(got - ref).max())}"
+    base = times["reference procedure (test.py)"]
+    lines = [
+        f"Whole process, {width}×{height} → {width * 4}×{height * 4} PNG (median of {repeat}; the default "
+        f"ran in {split.pop('precision')}):",
+        "",
+        "| process | wall (s) | speed-up | output vs the reference procedure (PSNR, max levels) |",
+        "|---|---:|---:|---|",
+    ]
+    for label, seconds in times.items():
+        lines.append(f"| {label} | {seconds:.2f} | {base / seconds:.2f}× | {fidelity_of.get(label, '')} |")
+    lines += ["", "Split of the default path (one run, in-process steps as the command takes them):", ""]
+    lines += ["| step | seconds |", "|---|---:|"] + [f"| {k} | {v:.2f} |" for k, v in split.items()]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -266,6 +438,9 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--write", action="store_true", help=f"write {DOC.relative_to(ROOT)}")
+    parser.add_argument(
+        "--process", default=None, metavar="WxH", help="also the whole-process comparison at this LR size"
+    )
     parser.add_argument("--worker", nargs=2, metavar=("METHOD", "IMAGE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -291,7 +466,8 @@ def main() -> None:
     text = (
         "# Inference speed and memory\n\n"
         f"Generated by `python benchmarks/bench_inference.py --sizes {args.sizes} --methods {args.methods} "
-        f"--repeat {args.repeat} --write`; rerun it to refresh this page.\n\n"
+        f"--repeat {args.repeat}{f' --process {args.process}' if args.process else ''} --write`; rerun it to "
+        "refresh this page.\n\n"
         f"Machine: {cpu}, {os.cpu_count()} CPU cores visible, torch threads {torch.get_num_threads()}; "
         f"Python {platform.python_version()}, torch {torch.__version__}. RRDBNet ×4 (nf 64, nb 23), "
         f"{MACS_PER_INPUT_PIXEL:,} multiply-adds per input pixel (counted from the convolutions); "
@@ -300,6 +476,9 @@ def main() -> None:
         f"method in its own process; peak RSS includes Python, torch and the model. Load average when the "
         f"measurement ended: {load:.1f}.\n\n" + table(rows, peak) + "\n"
     )
+    if args.process:
+        width, height = (int(v) for v in args.process.lower().split("x"))
+        text += "\n" + process_rows(width, height, args.repeat) + "\n"
     print(text)
     if args.write:
         DOC.write_text(text)
