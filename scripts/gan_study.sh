@@ -5,15 +5,20 @@
 #   scripts/gan_study.sh              # every arm
 #   scripts/gan_study.sh fm ldl       # some arms
 set -u
+RVGG="loss.perceptual.vgg_init=random loss.perceptual.weight=1 loss.perceptual.layers=[conv1_2,conv2_2,conv3_4,conv4_4,conv5_4] loss.perceptual.layer_weights=[0.1,0.1,1,1,1]"
 declare -A ARMS=(
   [base]=""
   [fm]="loss.feature_matching.weight=1"
   [ldl]="loss.artifact.weight=1"
   [unet]="discriminator.arch=UNetDiscriminatorSN"
-  [rvgg]="loss.perceptual.vgg_init=random loss.perceptual.weight=1 loss.perceptual.layers=[conv1_2,conv2_2,conv3_4,conv4_4,conv5_4] loss.perceptual.layer_weights=[0.1,0.1,1,1,1]"
+  [rvgg]="$RVGG"
+  # stronger adversarial arms, after the first five: the paper's loss weights with the random VGG in place of
+  # the ImageNet one, and Real-ESRGAN's (U-Net discriminator, GAN weight 0.1) with LDL
+  [paper_rvgg]="$RVGG loss.pixel.weight=1e-2 loss.gan.weight=5e-3 loss.artifact.weight=1"
+  [resr_ldl]="$RVGG discriminator.arch=UNetDiscriminatorSN loss.gan.weight=0.1 loss.artifact.weight=1"
 )
 names=("$@")
-[ ${#names[@]} -eq 0 ] && names=(base fm ldl unet rvgg)
+[ ${#names[@]} -eq 0 ] && names=(base fm ldl unet rvgg paper_rvgg resr_ldl)
 mkdir -p runs/gan_study
 for arm in "${names[@]}"; do
   [ -n "${ARMS[$arm]+x}" ] || { echo "unknown arm $arm (known: ${!ARMS[*]})"; exit 2; }
