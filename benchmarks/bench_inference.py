@@ -276,45 +276,13 @@ def process_rows(width: int, height: int, repeat: int) -> str:
     image, weights = input_image(height, width), weights_file()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
+        upscale = [sys.executable, "-m", "esrgan", "upscale", str(image), "-m", str(weights), "-q"]
+        upscale += ["--no-manifest", "--overwrite", "-o"]
+        reference = [sys.executable, "-c", REFERENCE_SCRIPT, str(weights), str(image), str(out / "ref.png")]
         commands = {
-            "reference procedure (test.py)": [
-                sys.executable,
-                "-c",
-                REFERENCE_SCRIPT,
-                str(weights),
-                str(image),
-                str(out / "ref.png"),
-            ],
-            "esrgan upscale (default)": [
-                sys.executable,
-                "-m",
-                "esrgan",
-                "upscale",
-                str(image),
-                "-m",
-                str(weights),
-                "-o",
-                str(out / "auto"),
-                "-q",
-                "--no-manifest",
-                "--overwrite",
-            ],
-            "esrgan upscale --precision fp32": [
-                sys.executable,
-                "-m",
-                "esrgan",
-                "upscale",
-                str(image),
-                "-m",
-                str(weights),
-                "-o",
-                str(out / "fp32"),
-                "-q",
-                "--no-manifest",
-                "--overwrite",
-                "--precision",
-                "fp32",
-            ],
+            "reference procedure (test.py)": reference,
+            "esrgan upscale (default)": [*upscale, str(out / "auto")],
+            "esrgan upscale --precision fp32": [*upscale, str(out / "fp32"), "--precision", "fp32"],
         }
         times = {
             name: statistics.median(_timed(cmd) for _ in range(repeat)) for name, cmd in commands.items()

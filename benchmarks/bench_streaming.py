@@ -36,11 +36,10 @@ import time
 from pathlib import Path
 
 from peak_memory import peak_rss_bytes
+from results_doc import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks" / "streaming.md"
-RESULTS_BEGIN = "<!-- results: written by benchmarks/bench_streaming.py --write -->"
-RESULTS_END = "<!-- /results -->"
 
 
 def _stand_in_model() -> object:
@@ -200,15 +199,6 @@ def machine() -> str:
     )
 
 
-def write_doc(text: str) -> None:
-    doc = DOC.read_text()
-    if RESULTS_BEGIN not in doc or RESULTS_END not in doc:
-        raise SystemExit(f"{DOC}: the results markers are missing")
-    head, rest = doc.split(RESULTS_BEGIN, 1)
-    _, tail = rest.split(RESULTS_END, 1)
-    DOC.write_text(f"{head}{RESULTS_BEGIN}\n{text}\n{RESULTS_END}{tail}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -249,7 +239,7 @@ def main() -> None:
     text += f"\n\nMachine: {machine()}."
     print(text)
     if args.write:
-        write_doc(text)
+        write_results(DOC, "bench_streaming.py", text)
 
 
 if __name__ == "__main__":

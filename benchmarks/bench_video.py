@@ -28,11 +28,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+from results_doc import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks" / "video.md"
-RESULTS_BEGIN = "<!-- results: written by benchmarks/bench_video.py --write -->"
-RESULTS_END = "<!-- /results -->"
 
 
 def make_video(path: Path, frames: int, width: int, height: int) -> None:
@@ -154,15 +153,6 @@ def machine() -> str:
     )
 
 
-def write_doc(text: str) -> None:
-    doc = DOC.read_text()
-    if RESULTS_BEGIN not in doc or RESULTS_END not in doc:
-        raise SystemExit(f"{DOC}: the results markers are missing")
-    head, rest = doc.split(RESULTS_BEGIN, 1)
-    _, tail = rest.split(RESULTS_END, 1)
-    DOC.write_text(f"{head}{RESULTS_BEGIN}\n{text}\n{RESULTS_END}{tail}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -177,7 +167,7 @@ def main() -> None:
     text = table(measure(args), args.model) + f"\n\nMachine: {machine()}."
     print(text)
     if args.write:
-        write_doc(text)
+        write_results(DOC, "bench_video.py", text)
     sys.exit(0)
 
 

@@ -257,19 +257,10 @@ def _run_upscale(args: argparse.Namespace) -> int:
         recipe = recipe_for(upscaler, recipe_model, model_b=args.model_b, interpolation_alpha=args.alpha)
     videos = [p for p in inputs if is_video_name(p)]
     images = [p for p in inputs if not is_video_name(p)]
-    summary = UpscaleSummary()
-    if images:
-        summary = upscale_files(
-            upscaler,
-            images,
-            Path(args.output),
-            suffix=args.suffix,
-            ext=args.ext,
-            overwrite=args.overwrite,
-            progress=bars,
-            shard=shard,
-            recipe=recipe,
-        )
+    job = dict(
+        suffix=args.suffix, ext=args.ext, overwrite=args.overwrite, progress=bars, shard=shard, recipe=recipe
+    )
+    summary = upscale_files(upscaler, images, Path(args.output), **job) if images else UpscaleSummary()
     if videos:
         encoding = VideoEncoding(
             codec=args.codec,
@@ -282,14 +273,9 @@ def _run_upscale(args: argparse.Namespace) -> int:
             upscaler,
             videos,
             Path(args.output),
-            suffix=args.suffix,
-            ext=args.ext,
             encoding=encoding,
             segment_seconds=args.segment_seconds,
-            overwrite=args.overwrite,
-            progress=bars,
-            shard=shard,
-            recipe=recipe,
+            **job,
         )
         for name in ("done", "skipped", "failed", "earlier"):
             getattr(summary, name).extend(getattr(done, name))
