@@ -40,7 +40,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from esrgan._fs import atomic_writer, temporary_file_target
+from esrgan._fs import atomic_writer
 from esrgan.errors import EsrganError
 from esrgan.inference.upscaler import Upscaler
 from esrgan.io.limits import MAX_IN_MEMORY_OUTPUT_PIXELS
@@ -234,8 +234,9 @@ def _check_frame_size(video: _Video, width: int, height: int) -> None:
 
 
 def _remove_stale_parts(video: _Video) -> None:
-    """Delete part folders of this output made with other settings or from another input, and temporary
-    files that a killed process left in this one."""
+    """Delete part folders of this output made with other settings or from another input. (Temporary files
+    in this video's own folder may belong to another process of the same job; they go with the folder once
+    the video is joined.)"""
     assert video.parts_dir is not None
     root = video.parts_dir.parent
     if not root.is_dir():
@@ -245,10 +246,6 @@ def _remove_stale_parts(video: _Video) -> None:
         if name == video.dst.name and entry != video.parts_dir:
             shutil.rmtree(entry, ignore_errors=True)
             logger.info("removed %s, parts made with other settings", entry)
-    if video.parts_dir.is_dir():
-        for entry in video.parts_dir.iterdir():
-            if temporary_file_target(entry.name) is not None:
-                entry.unlink(missing_ok=True)
 
 
 def _make_part(upscaler: Upscaler, video: _Video, segment: Segment, advance: Callable[[int], Any]) -> None:
