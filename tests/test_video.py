@@ -44,13 +44,15 @@ def make_video(
     container: str | None = None,
 ) -> Path:
     """A small H.264 video: a moving pattern, frame durations of 40 or 80 ms (variable frame rate), a
-    keyframe every `gop` frames, an AAC track tagged as French, and a rotation tag."""
+    keyframe every `gop` frames, BT.709 colour tags, an AAC track tagged as French, and a rotation tag."""
     with av.open(str(path), "w", format=container) as out:
         video = out.add_stream(
             "libx264", rate=25, options={"crf": "12", "g": str(gop), "keyint_min": str(gop)}
         )
         video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
         video.time_base = video.codec_context.time_base = TIME_BASE
+        ctx = video.codec_context  # BT.709 tags, limited range: they must reach the output
+        ctx.color_primaries, ctx.color_trc, ctx.colorspace, ctx.color_range = 1, 1, 1, 1
         if rotation is not None:
             video.set_display_rotation(rotation)
         sound = None
@@ -118,7 +120,8 @@ def _check_output(src: Path, dst: Path, model_file: Path) -> None:
         assert psnr(out, reference) >= 40
     src_info, dst_info = probe_video(src), probe_video(dst)
     assert dst_info.display_matrix == src_info.display_matrix is not None
-    assert (dst_info.color_primaries, dst_info.color_trc) == (src_info.color_primaries, src_info.color_trc)
+    tags = ("color_primaries", "color_trc", "colorspace", "color_range")
+    assert [getattr(dst_info, t) for t in tags] == [getattr(src_info, t) for t in tags] == [1, 1, 1, 1]
     assert _packets(dst, "audio") == _packets(src, "audio")  # copied, not re-encoded
     with av.open(str(dst)) as c:
         assert c.streams.audio[0].metadata.get("language") == "fra"
