@@ -289,6 +289,8 @@ def test_video_output_names_and_settings_are_checked_before_any_work(
     assert main([*base, "--codec", "nonexistent"]) == EXIT_SOME_FAILED
     assert main([*base, "--outscale", "1.1"]) == EXIT_SOME_FAILED  # 44×35: 4:2:0 needs even sizes
     assert main([*base, "--bitrate", "fast"]) == EXIT_ERROR
+    assert main([*base, "--ext", "webm"]) == EXIT_SOME_FAILED  # WebM cannot hold the AAC track
+    assert not (out / video_job.PARTS_DIR).exists()  # refused before any frame was upscaled
     assert not out.exists() or [p.name for p in out.iterdir() if not p.name.startswith(".")] == []
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import io
 import json
 import logging
 import struct
@@ -46,6 +47,7 @@ __all__ = [
     "VideoEncoding",
     "VideoError",
     "VideoInfo",
+    "check_container",
     "decode_segment",
     "import_av",
     "is_video_name",
@@ -552,23 +554,8 @@ def join_parts(
         )
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(_opened(info.path))
-        output = av.open(out, "w", format=fmt, options=_MUXER_OPTIONS.get(fmt, {}))
+        output, video, copies = _open_output(out, source, info, encoding, size, fmt)
         stack.callback(output.close)
-        output.metadata.update(source.metadata)
-        video = output.add_stream(encoding.codec, rate=info.average_rate or Fraction(25))
-        video.width, video.height = size
-        video.pix_fmt = encoding.pix_fmt
-        video.time_base = video.codec_context.time_base = info.time_base
-        _configure(video.codec_context, encoding, info)
-        src_video = source.streams.video[0]
-        video.metadata.update(src_video.metadata)
-        if info.display_matrix is not None:
-            video.set_display_matrix(list(info.display_matrix))
-        copies = {}
-        for s in source.streams:
-            if s.index != src_video.index and s.type in ("audio", "subtitle", "data"):
-                copies[s.index] = _add_copy(output, s, fmt, f"the {s.type} stream #{s.index}")
-                copies[s.index].metadata.update(s.metadata)
         stored = (p for _, packets in read for p in packets)
         video_packets = (
             (Fraction(p[1] if p[1] is not None else p[0]) * info.time_base, 0, n, p)
@@ -590,6 +577,55 @@ def join_parts(
             raise VideoError(f"{info.path}: writing the {fmt} file failed ({_reason(e)})") from None
         if (video.codec_context.extradata or b"").hex() not in extradata:
             raise VideoError(f"{info.path}: the encoder's headers differ between the parts and the join")
+
+
+def check_container(info: VideoInfo, encoding: VideoEncoding, size: tuple[int, int], ext: str) -> None:
+    """`VideoError` when container `ext` cannot hold the upscaled video or one of the source's other streams
+    (e.g. AAC in WebM): checked by writing the file header into memory, before any frame is upscaled."""
+    av = import_av()
+    with _opened(info.path) as source:
+        output, _, _ = _open_output(
+            io.BytesIO(), source, info, encoding, size, CONTAINER_FORMATS[ext.lower()]
+        )
+        try:
+            output.start_encoding()
+        except av.error.FFmpegError as e:
+            raise VideoError(
+                f"{info.path}: a {ext.lstrip('.')} file cannot hold these streams ({_reason(e)}); choose "
+                "another container, e.g. --ext mkv"
+            ) from None
+        finally:
+            with contextlib.suppress(Exception):
+                output.close()
+
+
+def _open_output(
+    out: BinaryIO, source: Any, info: VideoInfo, encoding: VideoEncoding, size: tuple[int, int], fmt: str
+) -> tuple[Any, Any, dict[int, Any]]:
+    """The output container with its video stream (the parts' settings) and a copy of each of the source's
+    audio, subtitle and data streams (by source stream index), with their metadata and the display matrix."""
+    av = import_av()
+    output = av.open(out, "w", format=fmt, options=_MUXER_OPTIONS.get(fmt, {}))
+    try:
+        output.metadata.update(source.metadata)
+        video = output.add_stream(encoding.codec, rate=info.average_rate or Fraction(25))
+        video.width, video.height = size
+        video.pix_fmt = encoding.pix_fmt
+        video.time_base = video.codec_context.time_base = info.time_base
+        _configure(video.codec_context, encoding, info)
+        src_video = source.streams.video[0]
+        video.metadata.update(src_video.metadata)
+        if info.display_matrix is not None:
+            video.set_display_matrix(list(info.display_matrix))
+        copies = {}
+        for s in source.streams:
+            if s.index != src_video.index and s.type in ("audio", "subtitle", "data"):
+                copies[s.index] = _add_copy(output, s, fmt, f"the {s.type} stream #{s.index}")
+                copies[s.index].metadata.update(s.metadata)
+    except BaseException:
+        output.close()
+        raise
+    return output, video, copies
 
 
 def _mux_video(

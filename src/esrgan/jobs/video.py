@@ -50,6 +50,7 @@ from esrgan.io.video import (
     VideoEncoding,
     VideoError,
     VideoInfo,
+    check_container,
     decode_segment,
     join_parts,
     plan_segments,
@@ -182,6 +183,7 @@ def _plan(
         video.encoding = encoding.resolved(info, video.dst.suffix)
         out_height, out_width = upscaler.output_size(info.height, info.width)
         _check_frame_size(video, out_width, out_height)
+        check_container(info, video.encoding, (out_width, out_height), video.dst.suffix)
     except EsrganError as e:
         video.outcome, video.reason = "failed", _message(video, e)
         return
