@@ -1,0 +1,58 @@
+"""The GAN-stage study's table (issue 11) from runs/gan_study: one row per arm with its losses, wall time and
+Set5/Set14 PSNR, SSIM and NIQE, against bicubic and the PSNR model it started from.
+
+    python scripts/gan_study_table.py > docs/results/gan_study/study.md
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+RUNS = Path("runs/gan_study")
+START = Path("docs/results/esrgan_lite_psnr_x4/results.json")  # the PSNR model, same protocol
+ARMS = {
+    "base": "L1 (1) + RaGAN (1e-3), VGG-style D",
+    "ldl": "base + LDL artifact loss (1)",
+    "rvgg": "base + random-VGG19 perceptual (1; conv1_2 … conv5_4)",
+    "unet": "base with Real-ESRGAN's U-Net D (spectral norm)",
+    "fm": "base + feature matching on D's features (1)",
+    "paper_rvgg": "paper weights: L1 (1e-2) + RaGAN (5e-3) + random-VGG perceptual (1) + LDL (1)",
+    "resr_ldl": "Real-ESRGAN weights: L1 (1) + random-VGG perceptual (1) + RaGAN (0.1), U-Net D, + LDL (1)",
+}
+
+
+def _scores(path: Path, method: str) -> dict[str, dict[str, float]]:
+    summary = json.loads(path.read_text())["summary"]
+    return {r["dataset"]: r for r in summary if r["method"] == method}
+
+
+def _cells(scores: dict[str, dict[str, float]]) -> str:
+    return " | ".join(
+        f"{scores[d]['psnr']:.2f} / {scores[d]['ssim']:.4f} / {scores[d]['niqe']:.3f}"
+        for d in ("Set5", "Set14")
+    )
+
+
+def main() -> None:
+    walls = dict(re.findall(r"^(\w+): (\d+) s", (RUNS / "wall.txt").read_text(), re.M))
+    first = next(RUNS.glob("*-bench/results.json"))
+    lines = [
+        "| arm | losses | wall (s) | Set5 PSNR / SSIM / NIQE | Set14 PSNR / SSIM / NIQE |",
+        "|---|---|---:|---:|---:|",
+        f"| bicubic | | | {_cells(_scores(first, 'bicubic'))} |",
+        f"| esrgan_lite_psnr_x4 (start) | L1 only | | {_cells(_scores(START, 'esrgan_lite_psnr_x4'))} |",
+    ]
+    for arm, losses in ARMS.items():
+        results = RUNS / f"{arm}-bench" / "results.json"
+        if results.exists():
+            lines.append(
+                f"| {arm} | {losses} | {walls.get(arm, '')} | {_cells(_scores(results, 'net_g_final'))} |"
+            )
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
