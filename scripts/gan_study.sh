@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 11's GAN-stage study: every arm fine-tunes esrgan_lite_psnr_x4 for the same number of iterations
-# (configs/esrgan_lite_gan_x4.yaml), then is scored on Set5/Set14 (PSNR, SSIM, NIQE) into runs/gan_study/.
+# (configs/esrgan_lite_gan_x4.yaml), then both its EMA and its raw generator are scored on Set5/Set14 (PSNR,
+# SSIM, NIQE) into runs/gan_study/ (scripts/gan_study_table.py makes the table).
 # Run from the repository root with nothing else on the CPU; about 15-30 minutes an arm on 2 cores.
 #   scripts/gan_study.sh              # every arm
 #   scripts/gan_study.sh fm ldl       # some arms
@@ -29,4 +30,8 @@ for arm in "${names[@]}"; do
   echo "$arm: $((SECONDS - start)) s" | tee -a runs/gan_study/wall.txt
   esrgan benchmark -m "$run/models/net_g_final.safetensors" -m bicubic -d Set5=../shared/data/Set5 \
     -d Set14=../shared/data/Set14 -o "runs/gan_study/$arm-bench" --overwrite -q > /dev/null
+  # the raw generator too: over 1,200 steps the EMA (0.999) still holds ~30 % of the PSNR model
+  python scripts/export_raw.py "$run" > /dev/null
+  esrgan benchmark -m "$run/models/net_g_raw.safetensors" -d Set5=../shared/data/Set5 \
+    -d Set14=../shared/data/Set14 -o "runs/gan_study/$arm-raw-bench" --overwrite -q > /dev/null
 done
