@@ -45,12 +45,13 @@ def main() -> None:
         f"| bicubic | | | {_cells(_scores(first, 'bicubic'))} |",
         f"| esrgan_lite_psnr_x4 (start) | L1 only | | {_cells(_scores(START, 'esrgan_lite_psnr_x4'))} |",
     ]
+    copies = (("EMA", "{}-bench", "net_g_final"), ("raw", "{}-raw-bench", "net_g_raw"))
     for arm, losses in ARMS.items():
-        results = RUNS / f"{arm}-bench" / "results.json"
-        if results.exists():
-            lines.append(
-                f"| {arm} | {losses} | {walls.get(arm, '')} | {_cells(_scores(results, 'net_g_final'))} |"
-            )
+        for copy, folder, method in copies:
+            results = RUNS / folder.format(arm) / "results.json"
+            if results.exists():
+                cells = _cells(_scores(results, method))
+                lines.append(f"| {arm} ({copy}) | {losses} | {walls.get(arm, '')} | {cells} |")
     sys.stdout.write("\n".join(lines) + "\n")
 
 
