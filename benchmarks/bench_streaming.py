@@ -1,7 +1,7 @@
 """Streaming outputs too large for memory: wall time and peak memory of `upscale_to_png` versus in memory.
 
     python benchmarks/bench_streaming.py                         # 4096² → 16384², cheap stand-in model
-    python benchmarks/bench_streaming.py --model small_psnr_x4   # a real model (name or weights file)
+    python benchmarks/bench_streaming.py --model esrgan_lite_psnr_x4   # a real model (name or weights file)
     python benchmarks/bench_streaming.py --sizes 1024 2048 4096 --in-memory-up-to 2048 --write
     python benchmarks/bench_streaming.py --sizes 4096 --outscale 8 --modes stream --write    # 32768² output
 

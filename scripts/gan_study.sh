@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 11's GAN-stage study: every arm fine-tunes esrgan_lite_psnr_x4 for the same number of iterations
-# (configs/esrgan_lite_gan_x4.yaml), then both its EMA and its raw generator are scored on Set5/Set14 (PSNR,
+# (configs/gan_study_base_x4.yaml), then both its EMA and its raw generator are scored on Set5/Set14 (PSNR,
 # SSIM, NIQE) into runs/gan_study/ (scripts/gan_study_table.py makes the table).
 # Run from the repository root with nothing else on the CPU; about 15-30 minutes an arm on 2 cores.
 #   scripts/gan_study.sh              # every arm
@@ -26,7 +26,7 @@ for arm in "${names[@]}"; do
   run="runs/gan_study/$arm"
   start=$SECONDS
   # shellcheck disable=SC2086  # the overrides are words
-  esrgan train configs/esrgan_lite_gan_x4.yaml --run-dir "$run" ${ARMS[$arm]} > "$run.log" 2>&1 || { echo "$arm failed"; continue; }
+  esrgan train configs/gan_study_base_x4.yaml --run-dir "$run" ${ARMS[$arm]} > "$run.log" 2>&1 || { echo "$arm failed"; continue; }
   echo "$arm: $((SECONDS - start)) s" | tee -a runs/gan_study/wall.txt
   esrgan benchmark -m "$run/models/net_g_final.safetensors" -m bicubic -d Set5=../shared/data/Set5 \
     -d Set14=../shared/data/Set14 -o "runs/gan_study/$arm-bench" --overwrite -q > /dev/null

@@ -330,18 +330,18 @@ def test_cli_export_int8_with_calibration_folder(onnx_stack: None, tmp_path: Pat
 
 @pytest.mark.slow
 def test_bundled_model_fp32_and_int8(onnx_stack: None, shared_data: Path, tmp_path: Path) -> None:
-    """small_psnr_x4 on a Set5 image: ORT fp32 within one level of torch; int8 (calibrated on DIV2K LR
+    """The bundled default model on a Set5 image: ORT fp32 within one level of torch; int8 (calibrated on DIV2K LR
     patches, not on Set5) within the stated PSNR of the fp32 output and of its quality against HR."""
     from esrgan.ops.matlab_resize import downscale_uint8, modcrop
-    from esrgan.weights import load_model
+    from esrgan.weights import DEFAULT_MODEL, load_model
 
     hr = np.ascontiguousarray(modcrop(read_image(shared_data / "Set5" / "bird.png").pixels, 4))
     lr = downscale_uint8(hr, 4)
     calibration = sorted((shared_data / "DIV2K-tiny-HR").glob("*.png"))[:8]
     calibration_lr = [downscale_uint8(read_image(p).pixels, 4) for p in calibration]
 
-    fp32_path = export_onnx("small_psnr_x4", tmp_path / "small.onnx")
-    torch_sr = Upscaler(load_model("small_psnr_x4"), device="cpu", precision="fp32").upscale(lr)
+    fp32_path = export_onnx(DEFAULT_MODEL, tmp_path / "default.onnx")
+    torch_sr = Upscaler(load_model(DEFAULT_MODEL), device="cpu", precision="fp32").upscale(lr)
     fp32_sr = Upscaler(OnnxModel(fp32_path, threads=1), precision="fp32").upscale(lr)
     assert _max_diff(fp32_sr, torch_sr) <= 1
 
