@@ -1,6 +1,6 @@
 """Tile size and overlap for each precision: seconds per output megapixel, and the seams' cost in fidelity.
 
-    python benchmarks/bench_tiles.py                  # 480×320 DIV2K input, full-size RRDBNet ×4
+    python benchmarks/bench_tiles.py                  # 320×240 DIV2K input, full-size RRDBNet ×4
     python benchmarks/bench_tiles.py --write          # also docs/benchmarks/tiles.md
 
 Each (precision, tile, overlap) upscales the same image with `Upscaler` (the weights of bench_inference.py,
@@ -48,8 +48,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--size", default="480x320", help="LR WxH (default: 480x320)")
-    parser.add_argument("--tiles", default="auto,128,192,256,320,0", help="tile sizes; 0 = whole image")
+    parser.add_argument("--size", default="320x240", help="LR WxH (default: 320x240)")
+    parser.add_argument("--tiles", default="auto,96,128,192,256,0", help="tile sizes; 0 = whole image")
     parser.add_argument("--overlaps", default="8,16")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--write", action="store_true")
