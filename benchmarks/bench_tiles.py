@@ -49,9 +49,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--size", default="320x240", help="LR WxH (default: 320x240)")
-    parser.add_argument("--tiles", default="auto,96,128,192,256,0", help="tile sizes; 0 = whole image")
+    parser.add_argument("--tiles", default="auto,128,192,0", help="tile sizes; 0 = whole image")
     parser.add_argument("--overlaps", default="8,16")
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
