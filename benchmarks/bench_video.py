@@ -45,9 +45,8 @@ def make_video(path: Path, frames: int, width: int, height: int) -> None:
         sound = out.add_stream("aac", rate=48000)
         sound.layout = "stereo"
         for i in range(frames):
-            base = 128 + 90 * np.sin((x + 3 * i) / 17.0)[..., None] * np.cos(
-                (y - 2 * i) / 23.0 + np.arange(3)
-            )
+            phase = ((y - 2 * i) / 23.0)[..., None] + np.arange(3)
+            base = 128 + 90 * np.sin((x + 3 * i) / 17.0)[..., None] * np.cos(phase)
             rgb = np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts = i
