@@ -6,7 +6,8 @@
 
 Needs the ONNX extra (``pip install -e ".[onnx]"``) and ``../shared/data`` (Set5, DIV2K-tiny-HR).
 
-Models: the bundled default (``esrgan.weights.DEFAULT_MODEL``) run by torch (fp32), and by onnxruntime from one fp32 export
+Models: the bundled default (``esrgan.weights.DEFAULT_MODEL``) run by torch (fp32), and by onnxruntime from
+one fp32 export
 (`esrgan.inference.onnx.export_onnx`): fp32, int8 "static" (QDQ, MinMax calibration) and int8
 "dynamic" (`quantize_onnx_int8`). Calibration: MATLAB bicubic ×1/4 LR of 32 of the 100 DIV2K-tiny-HR images
 (the training images, never Set5), one 128² patch each — the LR images are 120², so whole images.

@@ -13,7 +13,7 @@ A synthetic H.264 video (moving gradients and noise, an AAC track) is made once.
 
 The end-to-end rate over the model-only rate shows the pipeline's cost: decoding and encoding run in their
 own threads, so they should overlap the model rather than add to it. `--write` puts the table into
-docs/benchmarks/video.md.
+docs/video.md.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 from results_doc import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks" / "video.md"
+DOC = ROOT / "docs" / "video.md"
 
 
 def make_video(path: Path, frames: int, width: int, height: int) -> None:

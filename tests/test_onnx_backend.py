@@ -330,8 +330,8 @@ def test_cli_export_int8_with_calibration_folder(onnx_stack: None, tmp_path: Pat
 
 @pytest.mark.slow
 def test_bundled_model_fp32_and_int8(onnx_stack: None, shared_data: Path, tmp_path: Path) -> None:
-    """The bundled default model on a Set5 image: ORT fp32 within one level of torch; int8 (calibrated on DIV2K LR
-    patches, not on Set5) within the stated PSNR of the fp32 output and of its quality against HR."""
+    """The bundled default model on a Set5 image: ORT fp32 within one level of torch; int8 (calibrated on
+    DIV2K LR patches, not on Set5) within the stated PSNR of the fp32 output and of its quality against HR."""
     from esrgan.ops.matlab_resize import downscale_uint8, modcrop
     from esrgan.weights import DEFAULT_MODEL, load_model
 
