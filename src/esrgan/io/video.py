@@ -299,6 +299,7 @@ def decode_segment(info: VideoInfo, segment: Segment) -> Iterator[tuple[int, np.
     corrupt or truncated file)."""
     av = import_av()
     rgb = "rgb48le" if info.bit_depth > 8 else "rgb24"
+    matrix, color_range = _color_args(info)
     expected = info.frame_pts[
         np.searchsorted(info.frame_pts, segment.start) : (
             np.searchsorted(info.frame_pts, segment.end) if segment.end is not None else None
@@ -320,7 +321,7 @@ def decode_segment(info: VideoInfo, segment: Segment) -> Iterator[tuple[int, np.
                         f"{info.path}: frame at pts {frame.pts} was not expected; the file is corrupt"
                     )
                 got += 1
-                yield frame.pts, _to_rgb(frame, info, rgb)
+                yield frame.pts, _to_rgb(frame, rgb, matrix, color_range)
         except av.error.FFmpegError as e:
             raise VideoError(f"{info.path}: the video is corrupt or truncated ({_reason(e)})") from None
     if got != len(expected):
@@ -341,8 +342,7 @@ def _color_args(info: VideoInfo) -> tuple[int, int]:
     return matrix, color_range
 
 
-def _to_rgb(frame: Any, info: VideoInfo, rgb: str) -> np.ndarray:
-    matrix, color_range = _color_args(info)
+def _to_rgb(frame: Any, rgb: str, matrix: int, color_range: int) -> np.ndarray:
     out = frame.reformat(
         format=rgb,
         src_colorspace=matrix,

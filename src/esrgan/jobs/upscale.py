@@ -83,6 +83,13 @@ class UpscaleSummary:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     earlier: list[tuple[Path, Path]] = field(default_factory=list)
 
+    def add(self, outcome: Outcome, reason: str, src: Path, dst: Path) -> None:
+        """Record one input's outcome: done and earlier keep the output, skipped and failed the reason."""
+        if outcome in ("done", "earlier"):
+            getattr(self, outcome).append((src, dst))
+        else:
+            getattr(self, outcome).append((src, reason))
+
 
 # --------------------------------------------------------------------------------------------------
 # the job
@@ -161,15 +168,7 @@ def upscale_files(
 
     summary = UpscaleSummary()
     for number, (src, dst) in enumerate(mine):
-        kind, reason = outcomes[number]
-        if kind == "done":
-            summary.done.append((src, dst))
-        elif kind == "earlier":
-            summary.earlier.append((src, dst))
-        elif kind == "skipped":
-            summary.skipped.append((src, reason))
-        else:
-            summary.failed.append((src, reason))
+        summary.add(*outcomes[number], src, dst)
     return summary
 
 
@@ -274,12 +273,12 @@ def _run_threaded(jobs: list[_Job], stages: _Stages, finish: _Finish, show: Call
             for job in jobs:
                 if stop.is_set():
                     return
-                if not _put_unless(decoded, (job, _attempt(stages.read, job)), stop.is_set):
+                if not put_unless(decoded, (job, _attempt(stages.read, job)), stop.is_set):
                     return
         except BaseException as e:  # only a bug gets here: hand it to the main thread
             crashed.append(e)
         finally:
-            _put_unless(decoded, _END, stop.is_set)
+            put_unless(decoded, _END, stop.is_set)
 
     def write_all() -> None:
         try:
@@ -304,20 +303,20 @@ def _run_threaded(jobs: list[_Job], stages: _Stages, finish: _Finish, show: Call
                 continue
             # From here the writer holds the only references, so each image is freed as soon as it is used.
             del item
-            if not _put_unless(upscaled, (job, result[1]), lambda: not writer.is_alive()):
+            if not put_unless(upscaled, (job, result[1]), lambda: not writer.is_alive()):
                 break
             del result
     finally:
         # Normal end or Ctrl-C: the reader stops at its next file; the writer writes what is already upscaled.
         stop.set()
-        _put_unless(upscaled, _END, lambda: not writer.is_alive())
+        put_unless(upscaled, _END, lambda: not writer.is_alive())
         writer.join()
         reader.join()
     if crashed:
         raise crashed[0]
 
 
-def _put_unless(q: queue.Queue[Any], item: object, give_up: Callable[[], bool]) -> bool:
+def put_unless(q: queue.Queue[Any], item: object, give_up: Callable[[], bool]) -> bool:
     """Put `item` into the bounded queue `q`, waiting for room unless `give_up()` becomes true first."""
     while not give_up():
         try:

@@ -66,7 +66,7 @@ from esrgan.jobs.plan import (
     output_verdict,
     shard_positions,
 )
-from esrgan.jobs.upscale import UpscaleSummary
+from esrgan.jobs.upscale import UpscaleSummary, put_unless
 
 __all__ = ["DEFAULT_SEGMENT_SECONDS", "PARTS_DIR", "upscale_videos"]
 
@@ -76,7 +76,6 @@ PARTS_DIR = ".esrgan-video"
 DEFAULT_SEGMENT_SECONDS = 10.0
 READ_AHEAD = 4  # decoded frames waiting for the model
 WRITE_BEHIND = 2  # upscaled frames waiting for the encoder (scale² larger)
-_POLL_SECONDS = 0.1
 
 
 @dataclass
@@ -84,6 +83,7 @@ class _Video:
     src: Path
     dst: Path
     segment_seconds: float
+    recipe: Recipe | None = None  # the job's recipe with this video's encoding (None without a manifest)
     info: VideoInfo | None = None
     segments: list[Segment] = field(default_factory=list)
     parts_dir: Path | None = None
@@ -128,8 +128,9 @@ def upscale_videos(
     make_output_folder(out_dir, outputs)
     records = read_manifest(out_dir) if recipe is not None else {}
     videos = [_Video(src, dst, segment_seconds) for src, dst in zip(inputs, outputs, strict=True)]
+    settings = _settings(upscaler) if recipe is None else None  # hashes the weights: once per job
     for video in videos:
-        _plan(video, upscaler, encoding or VideoEncoding(), recipe, records, overwrite)
+        _plan(video, upscaler, encoding or VideoEncoding(), recipe, settings, records, overwrite)
 
     # every process cuts the same list: all segments of all probed videos, whatever is done already
     work = [(v, s) for v in videos if v.info is not None for s in v.segments]
@@ -155,7 +156,7 @@ def upscale_videos(
                 video.outcome, video.reason = "failed", _message(video, e)
         for video in videos:
             if video.outcome == "run" and any(v is video for v, _ in mine):
-                _finish(video, overwrite, manifest, recipe)
+                _finish(video, overwrite, manifest)
     finally:
         bar.close()
         if manifest is not None:
@@ -174,10 +175,12 @@ def _plan(
     upscaler: Upscaler,
     encoding: VideoEncoding,
     recipe: Recipe | None,
+    settings: dict[str, Any] | None,
     records: dict[str, Any],
     overwrite: bool,
 ) -> None:
-    """Probe `video` and fill in its segments, encoding, output size, parts folder and verdict."""
+    """Probe `video` and fill in its segments, encoding, recipe, output size, parts folder and verdict.
+    `settings` (`_settings`) stands in for the recipe in the parts folder's key when there is none."""
     try:
         info = probe_video(video.src)
         video.encoding = encoding.resolved(info, video.dst.suffix)
@@ -190,14 +193,14 @@ def _plan(
     video.info, video.size = info, (out_width, out_height)
     seconds = video.segment_seconds
     video.segments = plan_segments(info, seconds)
-    full_recipe = _video_recipe(recipe, video.encoding, seconds)
+    video.recipe = _video_recipe(recipe, video.encoding, seconds)
     video.outcome, video.reason = output_verdict(
-        video.src, video.dst, records.get(video.dst.name), full_recipe, overwrite=overwrite
+        video.src, video.dst, records.get(video.dst.name), video.recipe, overwrite=overwrite
     )
     key = {
         "input": video.src.name,
         "input_bytes": file_size(video.src),
-        "recipe": asdict(full_recipe) if full_recipe is not None else _settings(upscaler),
+        "recipe": asdict(video.recipe) if video.recipe is not None else settings,
         "encoding": asdict(video.encoding),
         "segment_seconds": seconds,
         "size": video.size,
@@ -268,7 +271,7 @@ def _make_part(upscaler: Upscaler, video: _Video, segment: Segment, advance: Cal
             advance(1)
 
 
-def _finish(video: _Video, overwrite: bool, manifest: ManifestWriter | None, recipe: Recipe | None) -> None:
+def _finish(video: _Video, overwrite: bool, manifest: ManifestWriter | None) -> None:
     """Join `video`'s parts into its output when all exist; else leave it to the process making the rest."""
     assert video.info is not None and video.encoding is not None
     parts = [video.part(s) for s in video.segments]
@@ -290,11 +293,11 @@ def _finish(video: _Video, overwrite: bool, manifest: ManifestWriter | None, rec
             video.outcome, video.reason = "failed", _message(video, e)
         return
     video.outcome = "done"
-    if manifest is not None and recipe is not None:
+    if manifest is not None and video.recipe is not None:
         manifest.record(
             video.src,
             video.dst,
-            _video_recipe(recipe, video.encoding, video.segment_seconds),
+            video.recipe,
             input_bytes=file_size(video.src),
             seconds=time.perf_counter() - video.started,
         )
@@ -304,26 +307,17 @@ def _finish(video: _Video, overwrite: bool, manifest: ManifestWriter | None, rec
 
 
 def _message(video: _Video, e: BaseException) -> str:
-    text = (
-        str(e) if isinstance(e, EsrganError) else f"{e.strerror or e}" if isinstance(e, OSError) else str(e)
-    )
+    text = f"{e.strerror or e}" if isinstance(e, OSError) else str(e)
     return text if str(video.src) in text else f"{video.src}: {text}"
 
 
 def _summary(videos: list[_Video], mine: list[tuple[_Video, Segment]]) -> UpscaleSummary:
+    """This process's videos (those with segments in its shard, and those that failed before planning)."""
     summary = UpscaleSummary()
     involved = {id(v) for v, _ in mine} | {id(v) for v in videos if v.info is None}
     for video in videos:
-        if id(video) not in involved:
-            continue
-        if video.outcome == "done":
-            summary.done.append((video.src, video.dst))
-        elif video.outcome == "earlier":
-            summary.earlier.append((video.src, video.dst))
-        elif video.outcome == "skipped":
-            summary.skipped.append((video.src, video.reason))
-        elif video.outcome == "failed":
-            summary.failed.append((video.src, video.reason))
+        if id(video) in involved and video.outcome != "run":
+            summary.add(video.outcome, video.reason, video.src, video.dst)  # type: ignore[arg-type]
     return summary
 
 
@@ -346,11 +340,11 @@ class _Background:
     def _run(self) -> None:
         try:
             for item in self._items:
-                if not _put(self._queue, (item, None), self._stop):
+                if not put_unless(self._queue, (item, None), self._stop.is_set):
                     return
-            _put(self._queue, (self._END, None), self._stop)
+            put_unless(self._queue, (self._END, None), self._stop.is_set)
         except BaseException as e:  # noqa: BLE001 - handed to the consumer
-            _put(self._queue, (self._END, e), self._stop)
+            put_unless(self._queue, (self._END, e), self._stop.is_set)
         finally:
             close = getattr(self._items, "close", None)
             if close is not None:
@@ -402,7 +396,7 @@ class _Sink:
     def put(self, *item: Any) -> None:
         if self._error is not None:
             raise self._error
-        if not _put(self._queue, item, self._stop):
+        if not put_unless(self._queue, item, self._stop.is_set):
             raise RuntimeError("the encoder stopped")
 
     def __enter__(self) -> _Sink:
@@ -412,23 +406,7 @@ class _Sink:
     def __exit__(self, exc_type: object, *exc: object) -> None:
         if exc_type is not None:
             self._stop.set()
-        while True:  # the END marker must get in even when the queue is full
-            try:
-                self._queue.put(self._END, timeout=_POLL_SECONDS)
-                break
-            except queue.Full:
-                if not self._thread.is_alive():
-                    break
+        put_unless(self._queue, self._END, lambda: not self._thread.is_alive())  # even when the queue is full
         self._thread.join()
         if exc_type is None and self._error is not None:
             raise self._error
-
-
-def _put(q: queue.Queue[Any], item: object, stop: threading.Event) -> bool:
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=_POLL_SECONDS)
-            return True
-        except queue.Full:
-            continue
-    return False
