@@ -17,6 +17,10 @@ declare -A ARMS=(
   # the ImageNet one, and Real-ESRGAN's (U-Net discriminator, GAN weight 0.1) with LDL
   [paper_rvgg]="$RVGG loss.pixel.weight=1e-2 loss.gan.weight=5e-3 loss.artifact.weight=1"
   [resr_ldl]="$RVGG discriminator.arch=UNetDiscriminatorSN loss.gan.weight=0.1 loss.artifact.weight=1"
+  # after resr_ldl won: a stronger adversarial weight; and a Gram-matrix (texture) term on the random VGG's
+  # features, whose statistics describe natural textures even with random weights (Ustyuzhaninov et al. 2017)
+  [resr_ldl_g03]="$RVGG discriminator.arch=UNetDiscriminatorSN loss.gan.weight=0.3 loss.artifact.weight=1"
+  [resr_ldl_style]="$RVGG discriminator.arch=UNetDiscriminatorSN loss.gan.weight=0.1 loss.artifact.weight=1 loss.perceptual.style_weight=400"
 )
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=(base fm ldl unet rvgg paper_rvgg resr_ldl)

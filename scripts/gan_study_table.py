@@ -21,6 +21,8 @@ ARMS = {
     "fm": "base + feature matching on D's features (1)",
     "paper_rvgg": "paper weights: L1 (1e-2) + RaGAN (5e-3) + random-VGG perceptual (1) + LDL (1)",
     "resr_ldl": "Real-ESRGAN weights: L1 (1) + random-VGG perceptual (1) + RaGAN (0.1), U-Net D, + LDL (1)",
+    "resr_ldl_g03": "resr_ldl with RaGAN 0.3",
+    "resr_ldl_style": "resr_ldl + Gram (style) loss on the random VGG's layers (400)",
 }
 
 

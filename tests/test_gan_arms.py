@@ -1,5 +1,5 @@
-"""The GAN-stage options beyond the paper: U-Net discriminator with spectral norm, feature matching, LDL's
-artifact loss and a perceptual loss on a random VGG19 (issue 11's study arms)."""
+"""The GAN-stage options beyond the paper (issue 11's study arms): U-Net discriminator with spectral norm,
+feature matching, LDL's artifact loss, a perceptual loss on a random VGG19, its Gram-matrix (style) term."""
 
 from __future__ import annotations
 
@@ -8,19 +8,29 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from esrgan.archs import RRDBNet, UNetDiscriminatorSN, VGGStyleDiscriminator
 from esrgan.config import (
     ArtifactLossConfig,
     FeatureMatchingLossConfig,
     GanLossConfig,
+    LossConfig,
     PerceptualLossConfig,
     PixelLossConfig,
 )
 from esrgan.errors import ConfigError
-from esrgan.losses import artifact_loss, artifact_map, build_perceptual_loss, feature_matching_loss
+from esrgan.losses import (
+    PerceptualLoss,
+    artifact_loss,
+    artifact_map,
+    build_perceptual_loss,
+    feature_matching_loss,
+    gram_matrix,
+)
 from esrgan.train import GeneratorLosses, gan_step, train
 from esrgan.train.ema import ModelEMA
+from esrgan.train.loop import build_generator_losses
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -128,6 +138,56 @@ def test_random_vgg_perceptual_loss_is_seeded_and_balanced() -> None:
     assert not torch.equal(a.extractor.features[0].weight, other.extractor.features[0].weight)
     with pytest.raises(ConfigError, match="one weight per layer"):
         PerceptualLossConfig(layers=layers, layer_weights=(1.0,))
+
+
+class _Identity(nn.Module):
+    """A feature "network" that hands the image itself to the loss: the Gram term can be checked by hand."""
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"pixels": x}
+
+
+def test_gram_matrix_matches_einsum_and_stays_float32_under_bf16_autocast() -> None:
+    torch.manual_seed(0)
+    f = torch.randn(2, 5, 7, 9)
+    expected = torch.einsum("nchw,ndhw->ncd", f.double(), f.double()) / (5 * 7 * 9)
+    torch.testing.assert_close(gram_matrix(f).double(), expected, rtol=1e-5, atol=1e-6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        g = gram_matrix(f.bfloat16())
+    assert g.dtype == torch.float32
+    rounded = f.bfloat16().double()
+    torch.testing.assert_close(g.double(), torch.einsum("nchw,ndhw->ncd", rounded, rounded) / 315)
+
+
+def test_style_loss_ignores_where_texture_is_but_not_what_it_is() -> None:
+    """A Gram matrix is blind to where pixels are: a spatially shuffled image has the same texture statistics
+    (style loss 0) but a different content loss; a changed texture changes the style loss."""
+
+    torch.manual_seed(0)
+    gt = torch.rand(1, 3, 16, 16)
+    shuffled = gt.flatten(2)[..., torch.randperm(256)].reshape(1, 3, 16, 16)
+    style = PerceptualLoss(_Identity(), {"pixels": 1.0}, weight=0.0, style_weight=2.0)
+    content = PerceptualLoss(_Identity(), {"pixels": 1.0}, weight=1.0)
+    assert style(shuffled, gt).item() == pytest.approx(0.0, abs=1e-7)
+    assert content(shuffled, gt).item() > 0.1
+    flat = torch.full_like(gt, gt.mean().item())
+    expected = 2.0 * (gram_matrix(flat) - gram_matrix(gt)).abs().mean()
+    assert style(flat, gt).item() == pytest.approx(expected.item(), rel=1e-6) and expected.item() > 1e-3
+    both = PerceptualLoss(_Identity(), {"pixels": 1.0}, weight=1.0, style_weight=2.0)
+    assert both(flat, gt).item() == pytest.approx(content(flat, gt).item() + expected.item(), rel=1e-6)
+
+
+def test_style_weight_alone_builds_the_feature_network() -> None:
+    cfg = LossConfig(
+        perceptual=PerceptualLossConfig(
+            layers=("conv1_2",), layer_weights=(1.0,), vgg_init="random", weight=0.0, style_weight=1.0
+        )
+    )
+    losses = build_generator_losses(cfg)
+    assert losses.perceptual is not None and losses.perceptual.style_weight == 1.0
+    assert build_generator_losses(LossConfig(perceptual=PerceptualLossConfig(weight=0.0))).perceptual is None
+    with pytest.raises(ConfigError, match="style_weight"):
+        PerceptualLossConfig(style_weight=-1.0)
 
 
 def test_gan_step_with_every_arm_trains_generator_and_discriminator() -> None:

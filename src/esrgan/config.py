@@ -183,6 +183,10 @@ class PerceptualLossConfig:
     # machines without the ImageNet file (a texture statistic, not the paper's perceptual loss).
     vgg_init: Literal["imagenet", "random"] = "imagenet"
     vgg_seed: int = 0
+    # Texture (style) loss on the same layers, as BasicSR's style_weight: the criterion between the features'
+    # Gram matrices (Gatys et al. 2015; EnhanceNet's texture loss). Gram statistics of random networks
+    # describe natural textures (Ustyuzhaninov et al., ICLR 2017), so it works with vgg_init=random too.
+    style_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for layer in (self.layer, *self.layers):
@@ -197,6 +201,12 @@ class PerceptualLossConfig:
             f"({len(self.layers)} layers, {len(self.layer_weights)} weights)",
         )
         _check(self.feature_scale > 0, f"loss.perceptual.feature_scale must be > 0, got {self.feature_scale}")
+        _check(self.style_weight >= 0, f"loss.perceptual.style_weight must be >= 0, got {self.style_weight}")
+
+    @property
+    def active(self) -> bool:
+        """Whether a feature network is needed: the feature (content) or the Gram (style) term is on."""
+        return self.weight != 0 or self.style_weight != 0
 
     @property
     def weighted_layers(self) -> dict[str, float]:

@@ -17,7 +17,13 @@ from esrgan.losses.gan import (
     standard_discriminator_losses,
     standard_generator_loss,
 )
-from esrgan.losses.perceptual import SRGAN_FEATURE_SCALE, PerceptualLoss, build_perceptual_loss, random_vgg19
+from esrgan.losses.perceptual import (
+    SRGAN_FEATURE_SCALE,
+    PerceptualLoss,
+    build_perceptual_loss,
+    gram_matrix,
+    random_vgg19,
+)
 from esrgan.losses.pixel import l1_loss, mse_loss, pixel_loss
 
 __all__ = [
@@ -31,6 +37,7 @@ __all__ = [
     "PerceptualLoss",
     "SRGAN_FEATURE_SCALE",
     "build_perceptual_loss",
+    "gram_matrix",
     "relativistic_generator_loss",
     "relativistic_discriminator_losses",
     "standard_generator_loss",

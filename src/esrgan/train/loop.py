@@ -141,21 +141,21 @@ def build_discriminator(cfg: DiscriminatorConfig) -> nn.Module:
 
 
 def build_generator_losses(cfg: LossConfig) -> GeneratorLosses:
-    """The GAN stage's loss terms; the VGG19 file is looked up only if the perceptual weight is not 0.
+    """The GAN stage's loss terms; the VGG19 file is looked up only if a perceptual or style weight is not 0.
 
     A missing VGG19 file raises `WeightsError` naming the file and its download URL.
     """
 
     perceptual = None
-    if cfg.perceptual.weight != 0 and cfg.perceptual.vgg_init == "random":
+    if cfg.perceptual.active and cfg.perceptual.vgg_init == "random":
         perceptual = build_perceptual_loss(cfg.perceptual)
-    elif cfg.perceptual.weight != 0:
+    elif cfg.perceptual.active:
         try:
             vgg_path = find_vgg19_weights(cfg.perceptual.vgg_weights)
         except WeightsError as exc:
             raise WeightsError(
-                f"{exc} In the config: loss.perceptual.vgg_weights=PATH, or loss.perceptual.weight=0 to "
-                "train without the perceptual loss."
+                f"{exc} In the config: loss.perceptual.vgg_weights=PATH, or loss.perceptual.weight=0 (and "
+                "style_weight=0) to train without the perceptual loss."
             ) from None
         perceptual = build_perceptual_loss(dataclasses.replace(cfg.perceptual, vgg_weights=str(vgg_path)))
     return GeneratorLosses(
