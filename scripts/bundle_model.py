@@ -1,6 +1,7 @@
 """Copy a trained generator into the package as a bundled model, with its provenance in the metadata.
 
     python scripts/bundle_model.py runs/small_psnr_x4 small_psnr_x4 --losses "L1" --train-seconds 2460
+    python scripts/bundle_model.py runs/gan NAME --raw --interpolate-with esrgan_lite_psnr_x4 --alpha 0.9 ...
 
 The run's exported generator (models/net_g_final.safetensors, EMA weights when EMA was on) already carries
 the training config and step; this adds what the run itself cannot know: the losses used in words, the wall
@@ -15,7 +16,7 @@ from pathlib import Path
 import torch
 
 from esrgan.train.checkpoint import source_commit
-from esrgan.weights import BUNDLED_DIR, build_model, read_generator_weights, save_model
+from esrgan.weights import BUNDLED_DIR, build_model, interpolate_models, read_generator_weights, save_model
 from esrgan.weights.io import provenance_metadata
 
 
@@ -34,6 +35,12 @@ def main() -> None:
         action="store_true",
         help="ship the raw generator of the last checkpoint instead of the exported (EMA) one",
     )
+    parser.add_argument(
+        "--interpolate-with",
+        metavar="MODEL",
+        help="ship a network interpolation (ESRGAN §3.4): (1 - alpha)·MODEL + alpha·the run's generator",
+    )
+    parser.add_argument("--alpha", type=float, help="weight of the run's generator, with --interpolate-with")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args()
 
@@ -46,6 +53,13 @@ def main() -> None:
         state_dict = checkpoint["generator"]
         provenance.update({"esrgan.weights": "raw", "esrgan.step": str(checkpoint["step"])})
     model = build_model(weights.arch, weights.hparams, state_dict, str(weights.path))
+    if args.interpolate_with:
+        if args.alpha is None:
+            parser.error("--interpolate-with needs --alpha")
+        model = interpolate_models(args.interpolate_with, model, args.alpha)
+        provenance["esrgan.interpolation"] = (
+            f"network interpolation: {1 - args.alpha:g} x {args.interpolate_with} + {args.alpha:g} x this run"
+        )
     provenance.setdefault("esrgan.commit", source_commit())
     provenance.update(
         {

@@ -258,8 +258,7 @@ class OomAbove(Nearest):
 
 def _unlimited_cpu_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(memory_module, "CPU_ACTIVATION_BUDGET", 1 << 40)
-    monkeypatch.setattr(memory_module, "CPU_CACHE_TILE", 1 << 20)
-    monkeypatch.setattr(memory_module, "_CPU_WHOLE_IMAGE_PIXELS", 1 << 40)
+    monkeypatch.setattr(memory_module, "CPU_CACHE_TILES", {"fp32": 1 << 20, "bf16": 1 << 20})
 
 
 def test_auto_tiles_on_the_cpu_stay_cache_sized(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -269,7 +268,24 @@ def test_auto_tiles_on_the_cpu_stay_cache_sized(monkeypatch: pytest.MonkeyPatch)
     assert model.sizes == [(200, 210)]  # about one cache-sized tile: whole, no overlap work
     model.sizes.clear()
     Upscaler(model, tile="auto", device="cpu", precision="fp32").upscale(_random((300, 500, 3), np.uint8))
-    assert len(model.sizes) > 1 and max(max(s) for s in model.sizes) <= memory_module.CPU_CACHE_TILE
+    assert len(model.sizes) > 1 and max(max(s) for s in model.sizes) <= memory_module.CPU_CACHE_TILES["fp32"]
+
+
+def test_bf16_auto_tiles_on_the_cpu_are_larger(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bf16 feature maps take half the bytes, so its cache-sized tiles are larger: a 300×350 input runs whole
+    in bf16 and in tiles in fp32."""
+    monkeypatch.setattr(memory_module, "_free_memory", lambda device: 1 << 40)
+    sizes = {}
+    for precision in ("fp32", "bf16"):
+        model = OomAbove(limit=10**9)
+        Upscaler(model, tile="auto", device="cpu", precision=precision).upscale(
+            _random((300, 350, 3), np.uint8)
+        )
+        sizes[precision] = model.sizes
+    assert sizes["bf16"] == [(300, 350)]
+    assert (
+        len(sizes["fp32"]) > 1 and max(max(s) for s in sizes["fp32"]) <= memory_module.CPU_CACHE_TILES["fp32"]
+    )
 
 
 def test_auto_tile_retries_smaller_after_out_of_memory(monkeypatch: pytest.MonkeyPatch, caplog) -> None:

@@ -21,18 +21,20 @@ import torch
 from esrgan.errors import EsrganError
 from esrgan.inference.runner import ModelRunner
 
-__all__ = ["CPU_ACTIVATION_BUDGET", "CPU_CACHE_TILE", "MAX_AUTO_TILE", "MemoryPolicy", "is_out_of_memory"]
+__all__ = ["CPU_ACTIVATION_BUDGET", "CPU_CACHE_TILES", "MAX_AUTO_TILE", "MemoryPolicy", "is_out_of_memory"]
 
 logger = logging.getLogger(__name__)
 
 # Auto tile sizes are multiples of this, between `MemoryPolicy.min_tile` and this maximum.
 _TILE_QUANTUM = 16
 MAX_AUTO_TILE = 2048
-# On the CPU, auto tiles are at most this many input pixels a side, and an image is run whole only up to
-# about 1.5 such tiles: a 23-block RRDBNet runs ~25 % faster per pixel on 176-256-pixel tiles than on a whole
-# 480×320 image, whose feature maps no longer fit the caches (docs/benchmarks/inference.md).
-CPU_CACHE_TILE = 192
-_CPU_WHOLE_IMAGE_PIXELS = 3 * CPU_CACHE_TILE**2 // 2
+# On the CPU, auto tiles are at most this many input pixels a side, by precision, and an image is run whole
+# only up to about 1.5 such tiles (docs/benchmarks/tiles.md). fp32: a 23-block RRDBNet runs ~25 % faster per
+# pixel on 176-256-pixel tiles than on a whole 480×320 image, whose feature maps no longer fit the caches.
+# bf16 halves the feature maps: 384-pixel tiles and the whole 480×320 image ran 11-13 % faster than
+# 192-pixel tiles on an AVX512-BF16 EPYC, and the same on an AMX Xeon.
+CPU_CACHE_TILES = {"fp32": 192, "bf16": 384}
+_CPU_WHOLE_IMAGE_TILES = 1.5
 # Share of the free memory that an auto-sized tile may use: CUDA reports free memory reliably and raises a
 # clean out-of-memory error; on the CPU, over-committing memory ends in swapping or the OOM killer, so stay
 # well below.
@@ -67,6 +69,11 @@ class MemoryPolicy:
         # Tiles must exceed 3 × overlap (see tiling.py); 4 × keeps at least a quarter of each tile useful.
         return _round_up(max(32, 4 * self.tile_overlap), self.quantum)
 
+    @property
+    def cpu_cache_tile(self) -> int:
+        """The largest auto tile on the CPU for the runner's current precision."""
+        return CPU_CACHE_TILES.get(self.runner.precision, CPU_CACHE_TILES["fp32"])
+
     def first_tile(self, height: int, width: int) -> int:
         """The first tile for a `height`×`width` input with ``tile="auto"``: one window when the whole image
         fits (and, on the CPU, is not much bigger than a cache-sized tile; tiles cost extra work where they
@@ -75,7 +82,7 @@ class MemoryPolicy:
         budget, per_pixel = self.budget()
         fits = height * width * per_pixel <= budget
         if self.device.type == "cpu":
-            fits = fits and height * width <= _CPU_WHOLE_IMAGE_PIXELS
+            fits = fits and height * width <= _CPU_WHOLE_IMAGE_TILES * self.cpu_cache_tile**2
         return whole if fits else min(self.auto_tile(), whole)
 
     def auto_tile(self) -> int:
@@ -83,7 +90,7 @@ class MemoryPolicy:
         budget, per_pixel = self.budget()
         side = int(math.sqrt(budget / per_pixel)) // self.quantum * self.quantum
         if self.device.type == "cpu":
-            side = min(side, _round_up(CPU_CACHE_TILE, self.quantum))
+            side = min(side, _round_up(self.cpu_cache_tile, self.quantum))
         tile = min(MAX_AUTO_TILE, max(self.min_tile, side))
         logger.debug("auto tile: %d (budget %.2f GiB, ~%d bytes/pixel)", tile, budget / 2**30, per_pixel)
         return tile
