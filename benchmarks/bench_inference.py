@@ -60,6 +60,7 @@ from torch import nn
 
 from esrgan.archs import RRDBNet
 from esrgan.archs.rrdbnet import basicsr_init
+from esrgan.precision import cpu_flags
 from esrgan.weights import load_model, save_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -350,10 +351,7 @@ def measure(method: str, height: int, width: int, repeat: int) -> dict[str, obje
 
 def bf16_units() -> str:
     """The CPU's native bf16 instructions, as the machine line names them (the precision "auto" follows)."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return ""
+    flags = cpu_flags()
     return "".join(
         name for flag, name in (("avx512_bf16", ", AVX512-BF16"), ("amx_bf16", ", AMX")) if flag in flags
     )

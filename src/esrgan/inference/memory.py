@@ -31,7 +31,7 @@ MAX_AUTO_TILE = 2048
 # On the CPU, auto tiles are at most this many input pixels a side, by precision, and an image is run whole
 # only up to about 1.5 such tiles (docs/benchmarks/tiles.md). fp32: a 23-block RRDBNet runs ~25 % faster per
 # pixel on 176-256-pixel tiles than on a whole 480×320 image, whose feature maps no longer fit the caches.
-# bf16 halves the feature maps: 384-pixel tiles and the whole 480×320 image ran 11-13 % faster than
+# bf16 halves the feature maps: 384-pixel tiles and the whole 480×320 image ran 10-13 % faster than
 # 192-pixel tiles on an AVX512-BF16 EPYC, and the same on an AMX Xeon.
 CPU_CACHE_TILES = {"fp32": 192, "bf16": 384}
 _CPU_WHOLE_IMAGE_TILES = 1.5
