@@ -279,6 +279,66 @@ def test_rrdbnet_matches_functional_reference(scale: int, num_upsample: int | No
     assert ref.std() > 0.05  # the random model does something visible
 
 
+@pytest.mark.parametrize(("nf", "gc"), [(NF, GC), (12, 4), (8, 8)], ids=["2_slots", "3_slots", "1_slot"])
+def test_rrdbnet_slot_layout_matches_the_functional_reference(
+    nf: int, gc: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slot layout (conv3d over slots instead of torch.cat) computes the same network: in fp32, where only
+    the summation order differs, it must agree with the reference to float rounding."""
+    model = randomize_(RRDBNet(num_feat=nf, num_grow_ch=gc, num_block=2), seed=3).eval()
+    model = model.to(memory_format=torch.channels_last)
+    monkeypatch.setattr(RRDBNet, "_slots_pay_off", lambda self, fea: True)
+    x = torch.rand(1, 3, 9, 13, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        fea = model.conv_first(x.contiguous(memory_format=torch.channels_last))
+        body = model.body_in_slots(fea)
+        ours = model(x.contiguous(memory_format=torch.channels_last))
+        ref = reference_rrdbnet(model.state_dict(), x, 2, model.num_upsample, 1)
+    assert body.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(body, model.body(fea), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    assert ref.std() > 0.05
+
+
+def test_rrdbnet_slot_layout_in_bf16_stays_close_to_fp32(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under bf16 autocast the slot layout is as close to the fp32 network as the concatenating path is."""
+    model = randomize_(RRDBNet(num_feat=NF, num_grow_ch=GC, num_block=2), seed=4).eval()
+    model = model.to(memory_format=torch.channels_last)
+    x = torch.rand(1, 3, 12, 12, generator=torch.Generator().manual_seed(5))
+    x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        exact = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            monkeypatch.setattr(RRDBNet, "_slots_pay_off", lambda self, fea: False)
+            concatenated = model(x).float()
+            monkeypatch.setattr(RRDBNet, "_slots_pay_off", lambda self, fea: True)
+            slotted = model(x).float()
+    err_cat = (concatenated - exact).abs().max().item()
+    err_slots = (slotted - exact).abs().max().item()
+    assert 0 < err_slots < max(2 * err_cat, 0.02)
+
+
+def test_rrdbnet_slot_layout_is_used_only_for_cpu_bf16_inference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training (autograd), fp32 (whose conv3d are slow), NCHW tensors, CPUs without native bf16 and widths
+    that do not split into slots keep the concatenating path."""
+    from esrgan.archs import rrdbnet
+
+    model = RRDBNet(num_feat=NF, num_grow_ch=GC, num_block=1)
+    bf16 = torch.zeros(1, NF, 4, 4, dtype=torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    monkeypatch.setattr(rrdbnet, "cpu_native_bf16", lambda: True)
+    with torch.no_grad():
+        assert model._slots_pay_off(bf16)
+        assert not model._slots_pay_off(bf16.float())
+        assert not model._slots_pay_off(bf16.contiguous())
+        assert not RRDBNet(num_feat=12, num_grow_ch=8, num_block=1)._slots_pay_off(
+            torch.zeros(1, 12, 4, 4, dtype=torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        )
+    assert not model._slots_pay_off(bf16)  # grad enabled
+    monkeypatch.setattr(rrdbnet, "cpu_native_bf16", lambda: False)
+    with torch.no_grad():
+        assert not model._slots_pay_off(bf16)
+
+
 def test_rrdbnet_unshuffle_channel_order_matters() -> None:
     """A reference with the (dx, dy) order swapped must disagree, so the equivalence above can fail."""
     model = randomize_(RRDBNet(num_feat=NF, num_grow_ch=GC, num_block=1, scale=2)).eval()
