@@ -339,6 +339,24 @@ def test_rrdbnet_slot_layout_is_used_only_for_cpu_bf16_inference(monkeypatch: py
         assert not model._slots_pay_off(bf16)
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_upsample_conv_as_four_phase_convs_matches_nearest_then_conv(channels_last: bool) -> None:
+    """The tail's nearest×2 + 3×3 conv + LeakyReLU computed as four 2×2 phase convs on the small map."""
+    from esrgan.archs.rrdbnet import upsample_conv_lrelu
+
+    conv = randomize_(nn.Conv2d(6, 5, 3, 1, 1), seed=7)
+    x = torch.randn(2, 6, 5, 7, generator=torch.Generator().manual_seed(8))
+    if channels_last:
+        conv, x = conv.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        ours = upsample_conv_lrelu(conv, x)
+        ref = F.conv2d(nearest_up2(x), conv.weight, conv.bias, padding=1)
+        ref = torch.where(ref >= 0, ref, 0.2 * ref)
+    assert ours.is_contiguous(memory_format=torch.channels_last) == channels_last
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    assert (ours[:, :, 0::2] - ours[:, :, 1::2]).abs().max() > 0.1  # the phases differ
+
+
 def test_rrdbnet_unshuffle_channel_order_matters() -> None:
     """A reference with the (dx, dy) order swapped must disagree, so the equivalence above can fail."""
     model = randomize_(RRDBNet(num_feat=NF, num_grow_ch=GC, num_block=1, scale=2)).eval()

@@ -214,7 +214,10 @@ class RRDBNet(nn.Module):
         """The tail: features → image, `upsample_factor`× larger."""
         for j in range(1, self.num_upsample + 1):
             up = getattr(self, f"conv_up{j}")
-            fea = self.lrelu(up(F.interpolate(fea, scale_factor=2, mode="nearest")))
+            if torch.is_grad_enabled():
+                fea = self.lrelu(up(F.interpolate(fea, scale_factor=2, mode="nearest")))
+            else:
+                fea = upsample_conv_lrelu(up, fea)
         return self.conv_last(self.lrelu(self.conv_hr(fea)))
 
     @property
@@ -227,6 +230,39 @@ class RRDBNet(nn.Module):
         1 pixel at each resolution (conv_up{j} at 2^j, conv_hr and conv_last at the output's), in features."""
         radius = sum(2.0**-j for j in range(1, self.num_upsample + 1)) + 2.0 / self.upsample_factor
         return math.ceil(radius)
+
+
+def upsample_conv_lrelu(conv: nn.Conv2d, fea: Tensor) -> Tensor:
+    """lrelu(conv(nearest×2(fea))) for a 3×3 `conv` with padding 1, without the 4× larger upsampled map.
+
+    Output pixel (2i+a, 2j+b) reads upsampled rows 2i+a-1 … 2i+a+1, which are only two feature rows: i-1, i, i
+    for a = 0 and i, i, i+1 for a = 1 (likewise for columns). So each of the four output phases is a 2×2 conv
+    on `fea` with the repeated taps' weights summed: 16 instead of 36 multiply-adds per feature pixel and
+    channel pair (−2.3 % of RRDBNet ×4's work), the same result up to float rounding. The four phases run as
+    one conv with 4× the output channels; each goes through LeakyReLU straight into its pixels of the output,
+    so the interleaving costs no extra pass."""
+    n, _, h, w = fea.shape
+    c = conv.out_channels
+    kernels = []
+    for a in (0, 1):
+        rows = _merge_repeated_taps(conv.weight, a, dim=2)
+        kernels += [_merge_repeated_taps(rows, b, dim=3) for b in (0, 1)]
+    bias = None if conv.bias is None else conv.bias.repeat(4)
+    # Padded by one feature pixel, phase (a, b)'s output for feature pixel (i, j) lands at (i + a, j + b).
+    phases = F.conv2d(F.pad(fea, (1, 1, 1, 1)), torch.cat(kernels), bias)
+    channels_last = fea.is_contiguous(memory_format=torch.channels_last)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    out = torch.empty((n, c, 2 * h, 2 * w), dtype=phases.dtype, device=phases.device, memory_format=layout)
+    for p, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        phase = phases[:, p * c : (p + 1) * c, a : a + h, b : b + w]
+        torch.ops.aten.leaky_relu.out(phase, 0.2, out=out[:, :, a::2, b::2])
+    return out
+
+
+def _merge_repeated_taps(weight: Tensor, phase: int, dim: int) -> Tensor:
+    """Along `dim` of a 3-tap kernel: taps (0, 1 + 2) for output phase 0, (0 + 1, 2) for phase 1."""
+    t0, t1, t2 = weight.unbind(dim)
+    return torch.stack((t0, t1 + t2) if phase == 0 else (t0 + t1, t2), dim)
 
 
 def basicsr_init(model: RRDBNet) -> RRDBNet:
