@@ -7,9 +7,13 @@
 Scales below the number of up-sampling stages use BasicSR/Real-ESRGAN's pixel-unshuffle trick (SPEC §1.7):
 the input is space-to-depth transformed first, so a ×2 model with two up-stages sees 12 input channels.
 
-Inference in bf16 on a CPU runs the dense blocks in a *slot layout* instead of concatenating (see
-`ResidualDenseBlock.forward_slots`): the same multiply-adds, without copying every earlier feature map again
-for each of the four concatenations.
+Inference shortcuts, taken only without autograd and in channels_last (the inference runner's layout; plain
+NCHW calls compute the network exactly as written, like the original code):
+- the tail's nearest ×2 + 3×3 conv runs as four 2×2 phase convs on the small map (`upsample_conv_lrelu`);
+- in bf16 on a CPU with native bf16, the dense blocks run in a *slot layout* instead of concatenating
+  (`ResidualDenseBlock.forward_slots`): the same multiply-adds, without copying every earlier feature map
+  again for each of the four concatenations.
+Both give the same result up to float rounding (tests/test_archs.py).
 """
 
 from __future__ import annotations
@@ -202,10 +206,9 @@ class RRDBNet(nn.Module):
     def _slots_pay_off(self, fea: Tensor) -> bool:
         """bf16 inference in channels_last on a CPU with native bf16 (where the conv3d run at full speed)."""
         return (
-            not torch.is_grad_enabled()
+            _inference_layout(fea)
             and fea.dtype == torch.bfloat16
             and fea.device.type == "cpu"
-            and fea.is_contiguous(memory_format=torch.channels_last)
             and self.num_feat % self.num_grow_ch == 0
             and cpu_native_bf16()
         )
@@ -214,10 +217,10 @@ class RRDBNet(nn.Module):
         """The tail: features → image, `upsample_factor`× larger."""
         for j in range(1, self.num_upsample + 1):
             up = getattr(self, f"conv_up{j}")
-            if torch.is_grad_enabled():
-                fea = self.lrelu(up(F.interpolate(fea, scale_factor=2, mode="nearest")))
-            else:
+            if _inference_layout(fea):
                 fea = upsample_conv_lrelu(up, fea)
+            else:
+                fea = self.lrelu(up(F.interpolate(fea, scale_factor=2, mode="nearest")))
         return self.conv_last(self.lrelu(self.conv_hr(fea)))
 
     @property
@@ -263,6 +266,12 @@ def _merge_repeated_taps(weight: Tensor, phase: int, dim: int) -> Tensor:
     """Along `dim` of a 3-tap kernel: taps (0, 1 + 2) for output phase 0, (0 + 1, 2) for phase 1."""
     t0, t1, t2 = weight.unbind(dim)
     return torch.stack((t0, t1 + t2) if phase == 0 else (t0 + t1, t2), dim)
+
+
+def _inference_layout(fea: Tensor) -> bool:
+    """Whether to take the inference shortcuts: no autograd, and channels_last features, the layout the
+    inference runner uses. Plain NCHW calls (the original code's layout) compute the network as written."""
+    return not torch.is_grad_enabled() and fea.is_contiguous(memory_format=torch.channels_last)
 
 
 def basicsr_init(model: RRDBNet) -> RRDBNet:
