@@ -32,6 +32,8 @@ from esrgan.archs.spec import COMMON_CONFIG_FIELDS, GeneratorSpec, StateDict, mo
 from esrgan.precision import cpu_native_bf16
 
 RESIDUAL_SCALE = 0.2  # β in the paper: every dense block and every RRDB adds 0.2 × its residual
+LRELU_SLOPE = 0.2  # every LeakyReLU of the generator
+GROWTH_MAPS = 4  # x1…x4: the maps a dense block adds to its input before conv5
 _SLOT_PADDING = (0, 1, 1)  # a 3×3 conv as a conv3d over slots: no padding across slots
 
 
@@ -65,7 +67,7 @@ class ResidualDenseBlock(nn.Module):
         self.conv3 = conv3x3(num_feat + 2 * num_grow_ch, num_grow_ch)
         self.conv4 = conv3x3(num_feat + 3 * num_grow_ch, num_grow_ch)
         self.conv5 = conv3x3(num_feat + 4 * num_grow_ch, num_feat)
-        self.lrelu = nn.LeakyReLU(0.2, inplace=True)
+        self.lrelu = nn.LeakyReLU(LRELU_SLOPE, inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
         # Concatenation order [x, x1, ...] is part of the weight format.
@@ -85,10 +87,10 @@ class ResidualDenseBlock(nn.Module):
         conv (7 % of a bf16 pass on a CPU); here conv k reads its k leading slots where they lie, as a conv3d
         over the slot axis, at the same speed as the conv2d. oneDNN runs those conv3d fast in bf16 only: fp32
         ones with 32 outputs fall back to a ~10× slower kernel, so `RRDBNet` uses this for bf16 only."""
-        first = slots.shape[2] - 4
+        first = slots.shape[2] - GROWTH_MAPS
         for k, conv in enumerate((self.conv1, self.conv2, self.conv3, self.conv4)):
             y = _slot_conv(conv, slots[:, :, : first + k])
-            torch.ops.aten.leaky_relu.out(y, 0.2, out=slots[:, :, first + k : first + k + 1])
+            torch.ops.aten.leaky_relu.out(y, LRELU_SLOPE, out=slots[:, :, first + k : first + k + 1])
         x5 = _slot_conv(self.conv5, slots).squeeze(2)
         return torch.add(slots[:, :, :first], _as_slots(x5, slots.shape[1]), alpha=RESIDUAL_SCALE, out=out)
 
@@ -108,7 +110,7 @@ class RRDB(nn.Module):
     def forward_slots(self, a: Tensor, b: Tensor, c: Tensor) -> Tensor:
         """`forward` in the slot layout (`ResidualDenseBlock.forward_slots`) with three buffers: x in the
         leading slots of `a`, where the output replaces it; `b` and `c` are scratch."""
-        first = a.shape[2] - 4
+        first = a.shape[2] - GROWTH_MAPS
         self.rdb1.forward_slots(a, out=b[:, :, :first])
         self.rdb2.forward_slots(b, out=c[:, :, :first])
         self.rdb3.forward_slots(c, out=b[:, :, :first])
@@ -162,7 +164,7 @@ class RRDBNet(nn.Module):
             setattr(self, f"conv_up{j}", conv3x3(num_feat, num_feat))
         self.conv_hr = conv3x3(num_feat, num_feat)
         self.conv_last = conv3x3(num_feat, num_out_ch)
-        self.lrelu = nn.LeakyReLU(0.2, inplace=True)
+        self.lrelu = nn.LeakyReLU(LRELU_SLOPE, inplace=True)
         # Paper (supp. §2) and the 2018 training code: Kaiming × 0.1 on the whole generator.
         scaled_kaiming_init(self, 0.1)
 
@@ -195,12 +197,12 @@ class RRDBNet(nn.Module):
     def body_in_slots(self, fea: Tensor) -> Tensor:
         """`self.body(fea)` through `RRDB.forward_slots` (inference only: no autograd, and the RRDB modules'
         hooks do not run). Returns channels_last (N, nf, H, W)."""
-        slots = self.num_feat // self.num_grow_ch + 4
-        a, b, c = (new_slots(fea, self.num_grow_ch, slots) for _ in range(3))
-        a[:, :, : slots - 4].copy_(_as_slots(fea, self.num_grow_ch))
+        first = self.num_feat // self.num_grow_ch  # slots holding the block's input
+        a, b, c = (new_slots(fea, self.num_grow_ch, first + GROWTH_MAPS) for _ in range(3))
+        a[:, :, :first].copy_(_as_slots(fea, self.num_grow_ch))
         for rrdb in self.body:
             rrdb.forward_slots(a, b, c)
-        out = a[:, :, : slots - 4].transpose(1, 2).flatten(1, 2)
+        out = a[:, :, :first].transpose(1, 2).flatten(1, 2)
         return out.contiguous(memory_format=torch.channels_last)
 
     def _slots_pay_off(self, fea: Tensor) -> bool:
@@ -258,7 +260,7 @@ def upsample_conv_lrelu(conv: nn.Conv2d, fea: Tensor) -> Tensor:
     out = torch.empty((n, c, 2 * h, 2 * w), dtype=phases.dtype, device=phases.device, memory_format=layout)
     for p, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
         phase = phases[:, p * c : (p + 1) * c, a : a + h, b : b + w]
-        torch.ops.aten.leaky_relu.out(phase, 0.2, out=out[:, :, a::2, b::2])
+        torch.ops.aten.leaky_relu.out(phase, LRELU_SLOPE, out=out[:, :, a::2, b::2])
     return out
 
 
