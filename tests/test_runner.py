@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from esrgan.archs import RRDBNet
+from esrgan.inference import runner as runner_module
 from esrgan.inference.runner import ModelRunner, supports_strips
 
 CPU = torch.device("cpu")
@@ -53,6 +54,24 @@ def test_tail_in_strips_equals_the_whole_tail(
     got = runner(x)
     assert got.shape == expected.shape and got.dtype == torch.float32
     # float rounding only (channels_last kernels sum in another order): relative to the output's magnitude
+    torch.testing.assert_close(got, expected, atol=1e-5 * float(expected.abs().max()), rtol=0)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
+def test_tail_strips_stay_under_the_kept_heap_block_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where glibc keeps freed blocks, each strip's tail maps stay under its mmap threshold (a larger block
+    is mapped, and page-faulted, afresh on every pass), however large `strip_bytes` allows."""
+    threshold = 300_000
+    monkeypatch.setattr(runner_module, "_MMAP_THRESHOLD", threshold)
+    monkeypatch.setattr(runner_module, "_MALLOC_SLACK", 10_000)
+    model = _rrdbnet(scale=4)
+    x = torch.rand(1, 3, 40, 30, generator=torch.Generator().manual_seed(5))
+    expected = _reference(model, x)
+    map_bytes: list[int] = []
+    model.conv_hr.register_forward_hook(lambda _m, _i, y: map_bytes.append(y.numel() * y.element_size()))
+    got = ModelRunner(model, CPU, strip_bytes=1 << 30)(x)
+    whole_map = 8 * 160 * 120 * 4  # conv_hr's output for the whole tile: nf 8, 160 × 120, fp32
+    assert whole_map > threshold and len(map_bytes) > 1 and max(map_bytes) <= threshold - 10_000
     torch.testing.assert_close(got, expected, atol=1e-5 * float(expected.abs().max()), rtol=0)
 
 

@@ -258,9 +258,14 @@ def upsample_conv_lrelu(conv: nn.Conv2d, fea: Tensor) -> Tensor:
     channels_last = fea.is_contiguous(memory_format=torch.channels_last)
     layout = torch.channels_last if channels_last else torch.contiguous_format
     out = torch.empty((n, c, 2 * h, 2 * w), dtype=phases.dtype, device=phases.device, memory_format=layout)
-    for p, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
-        phase = phases[:, p * c : (p + 1) * c, a : a + h, b : b + w]
-        torch.ops.aten.leaky_relu.out(phase, LRELU_SLOPE, out=out[:, :, a::2, b::2])
+    # Phase (a, b) of feature pixel (i, j), channel k, is phases[:, (2a + b)·c + k, i + a, j + b] and goes to
+    # out[:, k, 2i + a, 2j + b]: both are strided views indexed (n, i, a, j, b, k), so one LeakyReLU call
+    # interleaves the four phases (a third faster than one call per phase).
+    sn, sc, sh, sw = phases.stride()
+    src = phases.as_strided((n, h, 2, w, 2, c), (sn, sh, sh + 2 * c * sc, sw, sw + c * sc, sc))
+    on, oc, oh, ow = out.stride()
+    dst = out.as_strided((n, h, 2, w, 2, c), (on, 2 * oh, oh, 2 * ow, ow, oc))
+    torch.ops.aten.leaky_relu.out(src, LRELU_SLOPE, out=dst)
     return out
 
 
