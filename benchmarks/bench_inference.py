@@ -31,12 +31,15 @@ with cv2, run the whole image, write with cv2) against ``esrgan upscale`` with i
 ``--precision fp32``, and the default path's split into start-up and model load, reading, compute and
 encoding (measured in a process that takes the same steps as the command).
 
-Each (method, size) runs in a fresh subprocess: one warm-up upscale, then `--repeat` timed ones; reported are
-the median seconds per output megapixel, the achieved GFLOP/s from the exact multiply-add count of the
-network (counted here from the convolutions' shapes: 17,926,848 MAC per input pixel for RRDBNet ×4, SPEC) and
-the peak resident memory of the process (VmHWM, model and image included). The machine's attainable
-fp32 rate is measured in the same run as a 4096² matmul (torch, all threads), and every method's GFLOP/s is
-also given as a share of it.
+Each (method, size) runs in its own worker process, which loads the model and does one warm-up upscale (one
+worker at a time). Then the timed upscales interleave: `--repeat` rounds, each asking every worker in turn
+for one upscale (the order rotating from round to round) while the others wait idle, so that a change in the
+machine's speed during the run (shared cores, clock) falls on every method alike instead of on whichever
+ran then. Reported are the median seconds per output megapixel, the achieved GFLOP/s from the exact
+multiply-add count of the network (counted here from the convolutions' shapes: 17,926,848 MAC per input
+pixel for RRDBNet ×4, SPEC) and the peak resident memory of the process (VmHWM, model and image included).
+The machine's attainable fp32 rate is measured in the same run as a 4096² matmul (torch, all threads), and
+every method's GFLOP/s is also given as a share of it.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -166,46 +170,79 @@ def peak_rss_mb() -> float:
     return peak_rss_bytes() / 2**20
 
 
-def worker(method: str, image_path: Path, repeat: int) -> dict[str, object]:
-    img = np.asarray(PILImage.open(image_path).convert("RGB"))
+def upscale_function(method: str, img: np.ndarray) -> Callable[[], np.ndarray]:
+    """One upscale of `img` by `method`, ready to call (model loaded, session compiled)."""
     if method == "reference":
         model = load_model(str(weights_file()), device="cpu").eval()
+        return lambda: reference_upscale(model, img)
+    if method.startswith("openvino"):
+        return _openvino_runner(img, bf16=method.endswith("bf16"))
+    from esrgan.inference.upscaler import Upscaler
 
-        def run() -> np.ndarray:
-            return reference_upscale(model, img)
-
+    if method.startswith("esrgan"):
+        precision = {"esrgan-bf16": "bf16", "esrgan-auto": None}.get(method, "fp32")
+        model = load_model(str(weights_file()), device="cpu")
+        upscaler = Upscaler(model, tile="auto", device="cpu", precision=precision)  # type: ignore[arg-type]
     else:
-        from esrgan.inference.upscaler import Upscaler
+        from esrgan.inference.onnx import OnnxModel
 
-        if method.startswith("esrgan"):
-            precision = {"esrgan-bf16": "bf16", "esrgan-auto": None}.get(method, "fp32")
-            model = load_model(str(weights_file()), device="cpu")
-            upscaler = Upscaler(model, tile="auto", device="cpu", precision=precision)  # type: ignore[arg-type]
-        elif method.startswith("openvino"):
-            run = _openvino_runner(img, bf16=method.endswith("bf16"))
-        else:
-            from esrgan.inference.onnx import OnnxModel
+        upscaler = Upscaler(OnnxModel(onnx_file(method.endswith("int8"))), tile="auto", device="cpu")
+    return lambda: upscaler.upscale(img)
 
-            upscaler = Upscaler(OnnxModel(onnx_file(method.endswith("int8"))), tile="auto", device="cpu")
 
-        if not method.startswith("openvino"):
-
-            def run() -> np.ndarray:
-                return upscaler.upscale(img)
-
+def serve(method: str, image_path: Path) -> None:
+    """The worker process: warm up, then one timed upscale per "run" line on stdin until "done"."""
+    img = np.asarray(PILImage.open(image_path).convert("RGB"))
+    run = upscale_function(method, img)
     out = run()  # warm-up: oneDNN primitive creation, allocator
-    seconds = []
-    for _ in range(repeat):
+    _reply({"ready": True})
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
         start = time.perf_counter()
         out = run()
-        seconds.append(time.perf_counter() - start)
+        _reply({"seconds": time.perf_counter() - start})
     np.save(CACHE / f"out_{method}_{image_path.stem}.npy", out)
-    return {
-        "seconds": seconds,
-        "out_shape": list(out.shape),
-        "max_rss_mb": peak_rss_mb(),
-        "threads": torch.get_num_threads(),
-    }
+    _reply({"out_shape": list(out.shape), "max_rss_mb": peak_rss_mb(), "threads": torch.get_num_threads()})
+
+
+_REPLY = "@bench "  # marks the worker's replies among whatever the libraries print
+
+
+def _reply(message: dict[str, object]) -> None:
+    print(_REPLY + json.dumps(message), flush=True)
+
+
+class Worker:
+    """A `serve` process for one method and image, driven line by line."""
+
+    def __init__(self, method: str, image: Path) -> None:
+        self.method = method
+        self.stderr = tempfile.TemporaryFile("w+")
+        command = [sys.executable, __file__, "--worker", method, str(image)]
+        self.proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True
+        )
+
+    def reply(self) -> dict[str, object]:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith(_REPLY):
+                return json.loads(line[len(_REPLY) :])
+        self.proc.wait()
+        self.stderr.seek(0)
+        raise RuntimeError((self.stderr.read().strip().splitlines() or ["failed"])[-1])
+
+    def ask(self, command: str) -> dict[str, object]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self.reply()
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.stderr.close()
 
 
 def _openvino_runner(img: np.ndarray, *, bf16: bool) -> object:
@@ -285,9 +322,11 @@ def process_rows(width: int, height: int, repeat: int) -> str:
             "esrgan upscale (default)": [*upscale, str(out / "auto")],
             "esrgan upscale --precision fp32": [*upscale, str(out / "fp32"), "--precision", "fp32"],
         }
-        times = {
-            name: statistics.median(_timed(cmd) for _ in range(repeat)) for name, cmd in commands.items()
-        }
+        walls: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(repeat):  # interleaved, like the methods above
+            for name, command in commands.items():
+                walls[name].append(_timed(command))
+        times = {name: statistics.median(values) for name, values in walls.items()}
         split = json.loads(
             subprocess.run(
                 [sys.executable, "-c", SPLIT_SCRIPT, str(weights), str(image), str(out / "split.png")],
@@ -328,25 +367,42 @@ def process_rows(width: int, height: int, repeat: int) -> str:
 # driver
 
 
-def measure(method: str, height: int, width: int, repeat: int) -> dict[str, object]:
+def measure(methods: list[str], height: int, width: int, repeat: int) -> dict[str, dict[str, object]]:
+    """Every method's result at one size, their timed upscales interleaved (see the module docstring)."""
     image = input_image(height, width)
-    if method.startswith("onnxruntime"):
-        onnx_file(method.endswith("int8"))  # export outside the timed process
-    cmd = [sys.executable, __file__, "--worker", method, str(image), "--repeat", str(repeat)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    median = statistics.median(result["seconds"])
-    out_mp = height * width * 16 / 1e6
-    result.update(
-        {
-            "median_s": median,
-            "s_per_mp": median / out_mp,
-            "gflops": 2 * MACS_PER_INPUT_PIXEL * height * width / median / 1e9,
-        }
-    )
-    return result
+    results: dict[str, dict[str, object]] = {}
+    workers: dict[str, Worker] = {}
+    try:
+        for method in methods:
+            if method.startswith("onnxruntime") or method.startswith("openvino"):
+                onnx_file(method.endswith("int8"))  # export outside the workers
+            worker = Worker(method, image)
+            try:
+                worker.reply()  # loaded and warmed up, before the next worker starts
+                workers[method] = worker
+            except RuntimeError as err:
+                worker.close()
+                results[method] = {"error": str(err)}
+        seconds: dict[str, list[float]] = {method: [] for method in workers}
+        for round_ in range(repeat):
+            order = list(workers)
+            order = order[round_ % len(order) :] + order[: round_ % len(order)]
+            for method in order:
+                seconds[method].append(float(workers[method].ask("run")["seconds"]))  # type: ignore[arg-type]
+        out_mp = height * width * 16 / 1e6
+        for method, worker in workers.items():
+            median = statistics.median(seconds[method])
+            results[method] = {
+                **worker.ask("done"),
+                "seconds": seconds[method],
+                "median_s": median,
+                "s_per_mp": median / out_mp,
+                "gflops": 2 * MACS_PER_INPUT_PIXEL * height * width / median / 1e9,
+            }
+    finally:
+        for worker in workers.values():
+            worker.close()
+    return {method: results[method] for method in methods}
 
 
 def bf16_units() -> str:
@@ -414,9 +470,12 @@ def main() -> None:
     parser.add_argument("--worker", nargs=2, metavar=("METHOD", "IMAGE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker[0], Path(args.worker[1]), args.repeat)))
+        serve(args.worker[0], Path(args.worker[1]))
         return
 
+    unknown = sorted(set(args.methods.split(",")) - set(METHODS))
+    if unknown:
+        parser.error(f"unknown methods {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     macs = count_macs(RRDBNet(), 32, 32) // (32 * 32)
     if macs != MACS_PER_INPUT_PIXEL:
         raise SystemExit(f"MAC count {macs} per input pixel differs from the SPEC's {MACS_PER_INPUT_PIXEL}")
@@ -425,8 +484,7 @@ def main() -> None:
     rows = []
     for size in args.sizes.split(","):
         width, height = (int(v) for v in size.lower().split("x"))
-        for method in args.methods.split(","):
-            result = measure(method, height, width, args.repeat)
+        for method, result in measure(args.methods.split(","), height, width, args.repeat).items():
             result["fidelity"] = fidelity(method, width, height)
             label = f"{width * 4}×{height * 4}"
             rows.append((label, method, result))
@@ -443,8 +501,8 @@ def main() -> None:
         f"Python {platform.python_version()}, torch {torch.__version__}. RRDBNet ×4 (nf 64, nb 23), "
         f"{MACS_PER_INPUT_PIXEL:,} multiply-adds per input pixel (counted from the convolutions); "
         f"a 4096² fp32 matmul ran at {peak:.0f} GFLOP/s in this run. Median of {args.repeat} runs after a "
-        "warm-up, each "
-        f"method in its own process; peak RSS includes Python, torch and the model. Load average when the "
+        "warm-up, each method in its own process, the methods' runs interleaved round by round; peak RSS "
+        "includes Python, torch and the model. Load average when the "
         f"measurement ended: {load:.1f}.\n\n" + table(rows, peak) + "\n"
     )
     if args.process:

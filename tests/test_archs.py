@@ -357,6 +357,43 @@ def test_upsample_conv_as_four_phase_convs_matches_nearest_then_conv(channels_la
     assert (ours[:, :, 0::2] - ours[:, :, 1::2]).abs().max() > 0.1  # the phases differ
 
 
+def test_inference_weights_are_made_once_and_follow_weight_changes() -> None:
+    """The tail's prepared phase kernels are reused while the weights stay the same, and remade after an
+    in-place change (optimizer step), a `load_state_dict`, a new parameter and a `.to()`: a stale cache
+    would give the old network's output."""
+    from esrgan.archs.rrdbnet import inference_weights, upsample_conv_lrelu
+
+    conv = randomize_(nn.Conv2d(6, 5, 3, 1, 1), seed=9).to(memory_format=torch.channels_last)
+    x = torch.randn(1, 6, 4, 5, generator=torch.Generator().manual_seed(10))
+    x = x.contiguous(memory_format=torch.channels_last)
+
+    def reference() -> torch.Tensor:
+        ref = F.conv2d(nearest_up2(x), conv.weight, conv.bias, padding=1)
+        return torch.where(ref >= 0, ref, 0.2 * ref)
+
+    calls: list[int] = []
+
+    def make(weight: torch.Tensor, bias: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        calls.append(1)
+        return weight * 2, bias
+
+    with torch.no_grad():
+        first = inference_weights(conv, "test", torch.float32, make)
+        assert inference_weights(conv, "test", torch.float32, make)[0] is first[0] and len(calls) == 1
+        torch.testing.assert_close(upsample_conv_lrelu(conv, x), reference(), rtol=1e-5, atol=1e-5)
+        conv.weight.mul_(-1.5)  # what an optimizer step does
+        torch.testing.assert_close(upsample_conv_lrelu(conv, x), reference(), rtol=1e-5, atol=1e-5)
+        inference_weights(conv, "test", torch.float32, make)
+        assert len(calls) == 2
+        conv.load_state_dict(randomize_(nn.Conv2d(6, 5, 3, 1, 1), seed=11).state_dict())
+        torch.testing.assert_close(upsample_conv_lrelu(conv, x), reference(), rtol=1e-5, atol=1e-5)
+        conv.weight = nn.Parameter(torch.randn(5, 6, 3, 3, generator=torch.Generator().manual_seed(12)))
+        torch.testing.assert_close(upsample_conv_lrelu(conv, x), reference(), rtol=1e-5, atol=1e-5)
+        conv.to(torch.float64)
+        x = x.double()
+        torch.testing.assert_close(upsample_conv_lrelu(conv, x), reference(), rtol=1e-9, atol=1e-9)
+
+
 def test_rrdbnet_unshuffle_channel_order_matters() -> None:
     """A reference with the (dx, dy) order swapped must disagree, so the equivalence above can fail."""
     model = randomize_(RRDBNet(num_feat=NF, num_grow_ch=GC, num_block=1, scale=2)).eval()

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -45,8 +46,43 @@ def _as_slots(x: Tensor, slot_channels: int) -> Tensor:
 def _slot_conv(conv: nn.Conv2d, slots: Tensor) -> Tensor:
     """`conv` applied to the channel concatenation of `slots` (N, s, D, H, W): a conv3d whose kernel spans
     all D slots, so it reads them in place. Returns (N, out_channels, 1, H, W)."""
-    weight = _as_slots(conv.weight, slots.shape[1])
-    return F.conv3d(slots, weight, conv.bias, padding=_SLOT_PADDING)
+    slot_channels = slots.shape[1]
+
+    def as_conv3d(weight: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        return _as_slots(weight, slot_channels).contiguous(memory_format=torch.channels_last_3d), bias
+
+    weight, bias = inference_weights(conv, f"slots of {slot_channels}", slots.dtype, as_conv3d)
+    return F.conv3d(slots, weight, bias, padding=_SLOT_PADDING)
+
+
+# conv → {form: (the parameters' identity, the parameters, weight, bias)}; weak: a dropped model frees its
+# entries
+_Prepared = tuple[tuple[object, ...], tuple[Tensor, "Tensor | None"], Tensor, "Tensor | None"]
+_INFERENCE_WEIGHTS: weakref.WeakKeyDictionary[nn.Conv2d, dict[str, _Prepared]] = weakref.WeakKeyDictionary()
+
+
+def inference_weights(
+    conv: nn.Conv2d,
+    form: str,
+    dtype: torch.dtype,
+    make: Callable[[Tensor, Tensor | None], tuple[Tensor, Tensor | None]],
+) -> tuple[Tensor, Tensor | None]:
+    """`make(conv.weight, conv.bias)` in `dtype` (inference only), made once and kept while the parameters
+    stay the same, unmodified tensors: same objects, storage and version counters (an optimizer step or
+    `load_state_dict` bumps the version, `.to()` moves the storage, assigning a parameter replaces it).
+    Re-deriving the slot weights on every pass (the reshape, autocast's cast, the contiguous copy oneDNN
+    wants) cost ~3 % of a bf16 pass."""
+    weight, bias = conv.weight, conv.bias
+    # ids are unique while the entry holds the parameters themselves
+    identity = (dtype, *((id(t), t.data_ptr(), t._version) for t in (weight, bias) if t is not None))
+    forms = _INFERENCE_WEIGHTS.setdefault(conv, {})
+    cached = forms.get(form)
+    if cached is None or cached[0] != identity:
+        with torch.no_grad():
+            made, made_bias = make(weight, bias)
+            made_bias = None if made_bias is None else made_bias.to(dtype)
+        cached = forms[form] = (identity, (weight, bias), made.to(dtype), made_bias)
+    return cached[2], cached[3]
 
 
 def new_slots(like: Tensor, slot_channels: int, count: int) -> Tensor:
@@ -248,13 +284,9 @@ def upsample_conv_lrelu(conv: nn.Conv2d, fea: Tensor) -> Tensor:
     so the interleaving costs no extra pass."""
     n, _, h, w = fea.shape
     c = conv.out_channels
-    kernels = []
-    for a in (0, 1):
-        rows = _merge_repeated_taps(conv.weight, a, dim=2)
-        kernels += [_merge_repeated_taps(rows, b, dim=3) for b in (0, 1)]
-    bias = None if conv.bias is None else conv.bias.repeat(4)
+    weight, bias = inference_weights(conv, "phases", fea.dtype, _phase_weights)
     # Padded by one feature pixel, phase (a, b)'s output for feature pixel (i, j) lands at (i + a, j + b).
-    phases = F.conv2d(F.pad(fea, (1, 1, 1, 1)), torch.cat(kernels), bias)
+    phases = F.conv2d(F.pad(fea, (1, 1, 1, 1)), weight, bias)
     channels_last = fea.is_contiguous(memory_format=torch.channels_last)
     layout = torch.channels_last if channels_last else torch.contiguous_format
     out = torch.empty((n, c, 2 * h, 2 * w), dtype=phases.dtype, device=phases.device, memory_format=layout)
@@ -267,6 +299,16 @@ def upsample_conv_lrelu(conv: nn.Conv2d, fea: Tensor) -> Tensor:
     dst = out.as_strided((n, h, 2, w, 2, c), (on, 2 * oh, oh, 2 * ow, ow, oc))
     torch.ops.aten.leaky_relu.out(src, LRELU_SLOPE, out=dst)
     return out
+
+
+def _phase_weights(weight: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """A 3×3 conv's four 2×2 phase kernels, phase (a, b) as output channels [(2a + b)·c, (2a + b + 1)·c)."""
+    kernels = []
+    for a in (0, 1):
+        rows = _merge_repeated_taps(weight, a, dim=2)
+        kernels += [_merge_repeated_taps(rows, b, dim=3) for b in (0, 1)]
+    merged = torch.cat(kernels).contiguous(memory_format=torch.channels_last)
+    return merged, None if bias is None else bias.repeat(4)
 
 
 def _merge_repeated_taps(weight: Tensor, phase: int, dim: int) -> Tensor:
