@@ -251,3 +251,20 @@ def test_models_are_warmed_up_once_before_timing(tiny_set: Path) -> None:
     )
     assert Counting.calls == 3 + 1  # one untimed run on the first image, then one per image
     assert "untimed" in result.settings["timing"]
+
+
+def test_models_run_as_written(tiny_set: Path) -> None:
+    """The benchmark computes networks without their inference rewrites, so its tables reproduce bit for bit
+    (the rewrites move the 4th decimal)."""
+    from esrgan.archs.blocks import rewrites_allowed
+
+    seen: list[bool] = []
+
+    class Probe(MatlabBicubicModel):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(rewrites_allowed())
+            return super().forward(x)
+
+    run_benchmark({"t": tiny_set}, models={"m": Probe()}, baselines=(), settings=_quiet(niqe=False))
+    assert seen and not any(seen)
+    assert rewrites_allowed()  # only inside the model calls

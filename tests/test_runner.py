@@ -93,6 +93,44 @@ def test_strip_halo_is_needed_and_enough() -> None:
     assert (short(x) - expected).abs().max() > 1e-3 * expected.abs().max()
 
 
+def test_as_written_turns_the_inference_rewrites_off_for_its_calls_only() -> None:
+    from esrgan.archs.blocks import rewrites_allowed
+
+    seen: list[bool] = []
+
+    class Probe(nn.Module):
+        scale = 1
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(rewrites_allowed())
+            return self.conv(x)
+
+    x = torch.rand(1, 3, 4, 4)
+    ModelRunner(Probe(), CPU)(x)
+    ModelRunner(Probe(), CPU, as_written=True)(x)
+    assert seen == [True, False] and rewrites_allowed()
+
+
+def test_rrdbnet_as_written_skips_the_phase_tail(monkeypatch: pytest.MonkeyPatch) -> None:
+    from esrgan.archs import rrdbnet
+    from esrgan.archs.blocks import as_written
+
+    def no_rewrite(*_: object) -> None:
+        raise AssertionError("rewrite taken")
+
+    monkeypatch.setattr(rrdbnet, "upsample_conv_lrelu", no_rewrite)
+    model = _rrdbnet(scale=4).to(memory_format=torch.channels_last)
+    x = torch.rand(1, 3, 6, 5).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad(), as_written():
+        model(x)
+    with torch.no_grad(), pytest.raises(AssertionError, match="rewrite taken"):
+        model(x)
+
+
 def test_models_without_the_split_run_whole() -> None:
     model = nn.Sequential(nn.Conv2d(3, 12, 3, padding=1), nn.PixelShuffle(2))
     assert not supports_strips(model)

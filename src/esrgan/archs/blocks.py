@@ -1,10 +1,34 @@
-"""Building blocks and initialisation shared by the architectures."""
+"""Building blocks and initialisation shared by the architectures, and the switch for their inference
+rewrites."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
+from collections.abc import Iterator
 
 from torch import nn
+
+_REWRITES_ALLOWED = contextvars.ContextVar("esrgan_inference_rewrites", default=True)
+
+
+@contextlib.contextmanager
+def as_written() -> Iterator[None]:
+    """Within this context, networks compute their formulas exactly as written: no inference rewrites (such
+    as RRDBNet's phase convs and slot layout). Those give the same result up to float rounding, which moves
+    the 4th decimal of a PSNR or NIQE table; evaluation runs as written so that its tables reproduce
+    exactly from release to release."""
+    token = _REWRITES_ALLOWED.set(False)
+    try:
+        yield
+    finally:
+        _REWRITES_ALLOWED.reset(token)
+
+
+def rewrites_allowed() -> bool:
+    """False inside `as_written`."""
+    return _REWRITES_ALLOWED.get()
 
 
 def scaled_kaiming_init(modules: list[nn.Module] | nn.Module, scale: float = 0.1) -> None:

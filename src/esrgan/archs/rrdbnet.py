@@ -13,7 +13,8 @@ NCHW calls compute the network exactly as written, like the original code):
 - in bf16 on a CPU with native bf16, the dense blocks run in a *slot layout* instead of concatenating
   (`ResidualDenseBlock.forward_slots`): the same multiply-adds, without copying every earlier feature map
   again for each of the four concatenations.
-Both give the same result up to float rounding (tests/test_archs.py).
+Both give the same result up to float rounding (tests/test_archs.py); `esrgan.archs.blocks.as_written`
+turns them off.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from esrgan.archs.blocks import conv3x3, log2_int, scaled_kaiming_init
+from esrgan.archs.blocks import conv3x3, log2_int, rewrites_allowed, scaled_kaiming_init
 from esrgan.archs.spec import COMMON_CONFIG_FIELDS, GeneratorSpec, StateDict, module_count
 from esrgan.precision import cpu_native_bf16
 
@@ -319,8 +320,13 @@ def _merge_repeated_taps(weight: Tensor, phase: int, dim: int) -> Tensor:
 
 def _inference_layout(fea: Tensor) -> bool:
     """Whether to take the inference shortcuts: no autograd, and channels_last features, the layout the
-    inference runner uses. Plain NCHW calls (the original code's layout) compute the network as written."""
-    return not torch.is_grad_enabled() and fea.is_contiguous(memory_format=torch.channels_last)
+    inference runner uses, outside `as_written`. Plain NCHW calls (the original code's layout) compute the
+    network as written."""
+    return (
+        not torch.is_grad_enabled()
+        and fea.is_contiguous(memory_format=torch.channels_last)
+        and rewrites_allowed()
+    )
 
 
 def basicsr_init(model: RRDBNet) -> RRDBNet:

@@ -204,6 +204,7 @@ def _model_method(name: str, model: nn.Module, settings: BenchmarkSettings, desc
         tile_overlap=settings.tile_overlap,
         device=settings.device,
         precision="fp16" if settings.half else settings.precision,  # type: ignore[arg-type]
+        as_written=True,  # no inference rewrites: tables reproduce bit for bit
     )
     return _Method(name, description, lambda lr, hr: upscaler.upscale(lr), warm_up=True)
 

@@ -526,6 +526,7 @@ def run_sweep(
             tile_overlap=settings.tile_overlap,
             device=settings.device,
             precision="fp16" if settings.half else settings.precision,  # type: ignore[arg-type]
+            as_written=True,  # no inference rewrites: tables reproduce bit for bit
         )
 
     cache = _OutputCache(upscaler(model_a), upscaler(model_b))

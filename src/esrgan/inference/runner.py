@@ -36,6 +36,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from esrgan.archs.blocks import as_written as archs_as_written
+
 logger = logging.getLogger(__name__)
 
 Precision = Literal["fp32", "fp16", "bf16"]
@@ -74,6 +76,8 @@ class ModelRunner:
         precision: "fp32", "fp16" (CUDA only) or "bf16"; see the module docstring for the fp32 fall back.
         channels_last: use NHWC memory format (default on CPU and CUDA for models with weights).
         strip_bytes: memory allowed for one strip of the upsampling tail (models with `forward_upsample`).
+        as_written: compute the network exactly as written, without its inference rewrites
+            (`esrgan.archs.blocks.as_written`): bit-for-bit reproducible evaluation tables.
     """
 
     def __init__(
@@ -84,6 +88,7 @@ class ModelRunner:
         precision: Precision = "fp32",
         channels_last: bool | None = None,
         strip_bytes: int = TAIL_STRIP_BYTES,
+        as_written: bool = False,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -98,6 +103,7 @@ class ModelRunner:
             channels_last = device.type in ("cpu", "cuda") and any(True for _ in model.parameters())
         self.channels_last = channels_last
         self.strip_bytes = strip_bytes
+        self.as_written = as_written
         self.model = model.to(device=device, dtype=torch.float32).eval()
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -124,7 +130,8 @@ class ModelRunner:
         return self._forward(x)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode(), self._autocast():
+        exactly = archs_as_written() if self.as_written else contextlib.nullcontext()
+        with torch.inference_mode(), self._autocast(), exactly:
             if not (self.strips and self._tail_too_big(x)):
                 return self.model(x).float()  # the module's own call: its hooks run
             return self._strip_forward(x)

@@ -96,6 +96,8 @@ class Upscaler:
             ESRGAN PIRM submission used 20) applied to the colour channels of the network output, before
             `outscale`; 0 = off.
         progress: show a tqdm bar over the tiles of each image.
+        as_written: compute the network exactly as written, without its inference rewrites (evaluation:
+            tables that reproduce bit for bit; see `esrgan.archs.blocks.as_written`).
     """
 
     def __init__(
@@ -113,6 +115,7 @@ class Upscaler:
         back_projection: int = 0,
         progress: bool = False,
         alpha: Literal["model", "bicubic"] | None = None,
+        as_written: bool = False,
     ) -> None:
         if alpha is not None:  # the older name of alpha_upsampler
             alpha_upsampler = alpha
@@ -128,7 +131,7 @@ class Upscaler:
         chosen = resolve_precision(precision, self.device, "inference")
         if precision == "auto":
             logger.info("precision auto: %s on %s", chosen, self.device)
-        self.runner = ModelRunner(model, self.device, precision=chosen)
+        self.runner = ModelRunner(model, self.device, precision=chosen, as_written=as_written)
         self.model = self.runner.model
         # What the job asked for (the runner may fall back to fp32 later); recorded in manifests.
         self.requested_precision: Precision = self.runner.precision
