@@ -300,6 +300,39 @@ def test_rrdbnet_slot_layout_matches_the_functional_reference(
     assert ref.std() > 0.05
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_prepacked_slot_convs_give_the_plain_conv3d_numbers(
+    dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dense-block convs with oneDNN-prepacked weights (where the build and CPU take them) compute exactly
+    what F.conv3d computes with the plain weights, for any tile shape after the first."""
+    import copy
+
+    from esrgan.archs import rrdbnet
+    from esrgan.archs.rrdbnet import ResidualDenseBlock
+    from esrgan.precision import cpu_native_bf16
+
+    block = randomize_(ResidualDenseBlock(NF, GC), seed=6).eval()
+    plain_block = copy.deepcopy(block)  # its own convs: its own cache entries
+
+    def run(rdb: ResidualDenseBlock, height: int, width: int) -> torch.Tensor:
+        x = torch.randn(2, NF, height, width, generator=torch.Generator().manual_seed(height)).to(dtype)
+        slots = rrdbnet.new_slots(x, GC, NF // GC + 4)
+        slots[:, :, : NF // GC].copy_(rrdbnet._as_slots(x, GC))
+        out = torch.empty_like(slots[:, :, : NF // GC])
+        with torch.no_grad():
+            return rdb.forward_slots(slots, out).clone()
+
+    packed = [run(block, h, w) for h, w in ((9, 13), (4, 5), (16, 3))]
+    monkeypatch.setattr(rrdbnet, "_conv_prepacked", None)
+    plain = [run(plain_block, h, w) for h, w in ((9, 13), (4, 5), (16, 3))]
+    for a, b in zip(packed, plain, strict=True):
+        assert torch.equal(a, b)
+    weight, _ = rrdbnet.inference_weights(block.conv1, f"slots of {GC}", dtype, lambda *_: (None, None))
+    if rrdbnet._prepack_conv3d is not None and (dtype == torch.float32 or cpu_native_bf16()):
+        assert weight.is_mkldnn  # the prepacked path ran
+
+
 def test_rrdbnet_slot_layout_in_bf16_stays_close_to_fp32(monkeypatch: pytest.MonkeyPatch) -> None:
     """Under bf16 autocast the slot layout is as close to the fp32 network as the concatenating path is."""
     model = randomize_(RRDBNet(num_feat=NF, num_grow_ch=GC, num_block=2), seed=4).eval()
@@ -373,9 +406,11 @@ def test_inference_weights_are_made_once_and_follow_weight_changes() -> None:
 
     calls: list[int] = []
 
-    def make(weight: torch.Tensor, bias: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def make(
+        weight: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         calls.append(1)
-        return weight * 2, bias
+        return weight.to(dtype) * 2, bias
 
     with torch.no_grad():
         first = inference_weights(conv, "test", torch.float32, make)
