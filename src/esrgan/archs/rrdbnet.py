@@ -12,8 +12,10 @@ NCHW calls compute the network exactly as written, like the original code):
 - the tail's nearest ×2 + 3×3 conv runs as four 2×2 phase convs on the small map (`upsample_conv_lrelu`);
 - in bf16 on a CPU with native bf16, the dense blocks run in a *slot layout* instead of concatenating
   (`ResidualDenseBlock.forward_slots`): the same multiply-adds, without copying every earlier feature map
-  again for each of the four concatenations.
-Both give the same result up to float rounding (tests/test_archs.py); `esrgan.archs.blocks.as_written`
+  again for each of the four concatenations;
+- the kernels these use are derived once per weight version (`inference_weights`), the slot kernels
+  prepacked in oneDNN's layout where the build allows.
+All give the same result up to float rounding (tests/test_archs.py); `esrgan.archs.blocks.as_written`
 turns them off.
 """
 
@@ -37,6 +39,15 @@ RESIDUAL_SCALE = 0.2  # β in the paper: every dense block and every RRDB adds 0
 LRELU_SLOPE = 0.2  # every LeakyReLU of the generator
 GROWTH_MAPS = 4  # x1…x4: the maps a dense block adds to its input before conv5
 _SLOT_PADDING = (0, 1, 1)  # a 3×3 conv as a conv3d over slots: no padding across slots
+# the slot convs' padding, stride, dilation, groups, and no fused post-op, for the prepacked op below
+_SLOT_CONV_ARGS = (list(_SLOT_PADDING), [1, 1, 1], [1, 1, 1], 1, "none", [], "")
+
+# PyTorch's private oneDNN ops for prepacked convolutions (the ones torch.compile uses on CPUs); None where
+# this build lacks them
+_conv_prepacked = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None)
+_prepack_conv3d = getattr(torch._C._nn, "mkldnn_reorder_conv3d_weight", None)
+if _prepack_conv3d is None or not torch.backends.mkldnn.is_available():
+    _conv_prepacked = None
 
 
 def _as_slots(x: Tensor, slot_channels: int) -> Tensor:
@@ -69,21 +80,12 @@ def _slot_kernel(weight: Tensor, bias: Tensor | None, slots: Tensor) -> tuple[Te
             packed = _prepack_conv3d(
                 kernel.to_mkldnn(), list(_SLOT_PADDING), [1, 1, 1], [1, 1, 1], 1, list(slots.shape)
             )
-            _conv_prepacked(slots[:, :, :, :1, :1], packed, bias, *_SLOT_CONV_ARGS)  # runs here at all?
+            # a CPU or build that cannot run it fails here, on a 1-pixel corner, not in the middle of a pass
+            _conv_prepacked(slots[:, :, :, :1, :1], packed, bias, *_SLOT_CONV_ARGS)
             kernel = packed
         except RuntimeError:  # e.g. bf16 on a CPU without AVX-512: plain weights through F.conv3d
             pass
     return kernel, bias
-
-
-# PyTorch's private oneDNN ops for prepacked convolutions (the ones torch.compile uses on CPUs); None where
-# this build lacks them
-_conv_prepacked = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None)
-_prepack_conv3d = getattr(torch._C._nn, "mkldnn_reorder_conv3d_weight", None)
-if _prepack_conv3d is None or not torch.backends.mkldnn.is_available():
-    _conv_prepacked = None
-# padding, stride, dilation, groups, and no fused post-op
-_SLOT_CONV_ARGS = (list(_SLOT_PADDING), [1, 1, 1], [1, 1, 1], 1, "none", [], "")
 
 
 # conv → {form: (the parameters' identity, the parameters, weight, bias)}; weak: a dropped model frees its
