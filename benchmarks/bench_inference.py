@@ -217,7 +217,6 @@ class Worker:
     """A `serve` process for one method and image, driven line by line."""
 
     def __init__(self, method: str, image: Path) -> None:
-        self.method = method
         self.stderr = tempfile.TemporaryFile("w+")
         command = [sys.executable, __file__, "--worker", method, str(image)]
         self.proc = subprocess.Popen(

@@ -77,9 +77,7 @@ def _slot_kernel(weight: Tensor, bias: Tensor | None, slots: Tensor) -> tuple[Te
     bias = None if bias is None else bias.to(slots.dtype)
     if slots.device.type == "cpu" and _conv_prepacked is not None:
         try:
-            packed = _prepack_conv3d(
-                kernel.to_mkldnn(), list(_SLOT_PADDING), [1, 1, 1], [1, 1, 1], 1, list(slots.shape)
-            )
+            packed = _prepack_conv3d(kernel.to_mkldnn(), *_SLOT_CONV_ARGS[:4], list(slots.shape))
             # a CPU or build that cannot run it fails here, on a 1-pixel corner, not in the middle of a pass
             _conv_prepacked(slots[:, :, :, :1, :1], packed, bias, *_SLOT_CONV_ARGS)
             kernel = packed
